@@ -1,0 +1,1 @@
+"""The HTTP edge and composition root: the FastAPI app, the ``copilot`` command line, wiring."""

@@ -1,0 +1,324 @@
+"""The ``copilot`` command line: tenants, knowledge, benchmarks, the server and the demo.
+
+Exit codes: 0 success; 1 some files failed (the rest was ingested); 2 invalid input; 3 a backing
+service is unavailable; 4 the index was built with another embedding model (reindex).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from copilot.errors import CopilotError, IndexMismatch, InvalidInput, ServiceUnavailable
+from copilot.settings import Settings
+from knowledge.base import KnowledgeBase
+from knowledge.ingest import Progress as IngestProgress
+
+app = typer.Typer(help="Agent-assist copilot: grounded reply suggestions, summaries and next-best actions.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+tenants_app = typer.Typer(help="Create and list tenants (brands).", no_args_is_help=True)
+knowledge_app = typer.Typer(help="Ingest, list, search and maintain a tenant's knowledge.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations and benchmarks.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(knowledge_app, name="knowledge")
+app.add_typer(eval_app, name="eval")
+
+err = Console(stderr=True)
+out = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="The tenant (brand).")]
+
+
+def _exit_code(exc: CopilotError) -> int:
+    if isinstance(exc, IndexMismatch):
+        return 4
+    if isinstance(exc, ServiceUnavailable):
+        return 3
+    return 2
+
+
+def _fail(exc: CopilotError, as_json: bool) -> NoReturn:
+    if as_json:
+        print(json.dumps({"error": {"type": exc.type, "message": exc.message}}))
+    # soft_wrap: a message piped to a log or a script is not cut at 80 columns (commands in it stay whole)
+    err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(_exit_code(exc))
+
+
+@contextmanager
+def _errors(as_json: bool) -> Iterator[None]:
+    try:
+        yield
+    except CopilotError as exc:
+        _fail(exc, as_json)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _kb() -> KnowledgeBase:
+    return KnowledgeBase(_settings())
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Callable[[IngestProgress], None] | None]:
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(event: IngestProgress) -> None:
+            bar.update(task, total=event.total, completed=event.done, description=Path(event.path).name)
+
+        yield update
+
+
+def _emit(as_json: bool, payload: Any, render: Callable[[], None]) -> None:
+    if as_json:
+        print(json.dumps(payload, default=str))
+    else:
+        render()
+
+
+# --- tenants ----------------------------------------------------------------------------------
+
+@tenants_app.command("create")
+def tenants_create(name: Annotated[str, typer.Argument(help="Short name: a-z, 0-9, '-', '_'.")],
+                   display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Create a tenant (a brand with its own knowledge, voice and data)."""
+    with _errors(as_json):
+        _kb().create_tenant(name, display_name)
+    _emit(as_json, {"tenant": name}, lambda: out.print(f"created tenant {name}"))
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: JsonOpt = False) -> None:
+    """List the tenants."""
+    with _errors(as_json):
+        names = _kb().registry.tenants()
+    _emit(as_json, {"tenants": names}, lambda: out.print("\n".join(names) or "no tenants yet"))
+
+
+# --- knowledge --------------------------------------------------------------------------------
+
+@knowledge_app.command("ingest")
+def knowledge_ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.")],
+    tenant: TenantOpt,
+    prune: Annotated[bool, typer.Option(help="Remove documents of the tenant that are no longer present.")] = False,
+    by: Annotated[str, typer.Option(help="Who made this change (recorded with each version).")] = "cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest Markdown, HTML, PDF, DOCX, text, FAQ CSV/JSON, brand voice, macros and playbooks.
+
+    Unchanged documents are skipped; changed ones replace all their chunks; a file that fails is reported
+    and skipped (exit code 1) while the rest goes on.
+    """
+    with _errors(as_json):
+        kb = _kb()
+        with _progress("ingesting", not as_json) as progress:
+            report = kb.ingest(tenant, paths, prune=prune, by=by, progress=progress)
+
+    def render() -> None:
+        out.print(f"[bold]{tenant}[/bold]: {report.added} added, {report.updated} updated, "
+                  f"{report.unchanged} unchanged, {report.removed} removed documents; "
+                  f"{report.chunks} chunks indexed, {report.chunks_removed} removed"
+                  + (f"; {report.ignored} files of other types ignored" if report.ignored else ""))
+        for failure in report.failed:
+            err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False,
+                      soft_wrap=True)
+
+    _emit(as_json, report.as_json(), render)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@knowledge_app.command("list")
+def knowledge_list(tenant: TenantOpt,
+                   kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """List a tenant's documents with their version, chunks and last change."""
+    with _errors(as_json):
+        docs = _kb().documents(tenant, kind)
+
+    def render() -> None:
+        table = Table("document", "kind", "title", "version", "chunks", "updated", "by")
+        for d in docs:
+            table.add_row(d.document_id, d.kind, d.title, str(d.version), str(d.chunk_count),
+                          d.updated_at.strftime("%Y-%m-%d %H:%M"), d.updated_by)
+        out.print(table)
+
+    _emit(as_json, {"documents": [_doc_json(d) for d in docs]}, render)
+
+
+def _doc_json(d: Any) -> dict[str, Any]:
+    return {"document_id": d.document_id, "title": d.title, "kind": d.kind, "source": d.source,
+            "locale": d.locale, "tags": d.tags, "version": d.version, "chunks": d.chunk_count,
+            "content_hash": d.content_hash, "updated_at": d.updated_at.isoformat(), "updated_by": d.updated_by}
+
+
+@knowledge_app.command("show")
+def knowledge_show(document_id: str, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """Show one document and its version history (who, when, hash)."""
+    with _errors(as_json):
+        kb = _kb()
+        doc = kb.document(tenant, document_id)
+        history = kb.history(tenant, document_id)
+    payload = _doc_json(doc) | {"history": [
+        {"version": h.version, "action": h.action, "content_hash": h.content_hash, "chunks": h.chunk_count,
+         "at": h.at.isoformat(), "by": h.by} for h in history]}
+
+    def render() -> None:
+        out.print(f"[bold]{doc.title}[/bold] ({doc.kind}) {doc.document_id}\nsource: {doc.source}\n"
+                  f"version {doc.version}, {doc.chunk_count} chunks, tags: {', '.join(doc.tags) or '-'}")
+        for h in history:
+            out.print(f"  v{h.version} {h.action:8} {h.at:%Y-%m-%d %H:%M} by {h.by} {h.content_hash[:12]}")
+
+    _emit(as_json, payload, render)
+
+
+@knowledge_app.command("remove")
+def knowledge_remove(document_id: str, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """Remove a document and all of its chunks."""
+    with _errors(as_json):
+        chunks = _kb().remove(tenant, document_id)
+    _emit(as_json, {"removed": document_id, "chunks": chunks},
+          lambda: out.print(f"removed {document_id} ({chunks} chunks)"))
+
+
+@knowledge_app.command("reindex")
+def knowledge_reindex(tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """Rebuild the tenant's vector index from the registry (after a model change or a lost index)."""
+    with _errors(as_json):
+        kb = _kb()
+        with _progress("re-embedding", not as_json) as progress:
+            count = kb.reindex(tenant, progress)
+    _emit(as_json, {"tenant": tenant, "chunks": count}, lambda: out.print(f"reindexed {count} chunks"))
+
+
+@knowledge_app.command("search")
+def knowledge_search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    tenant: TenantOpt,
+    k: Annotated[int, typer.Option("-k", help="How many passages.", min=1, max=100)] = 5,
+    kind: Annotated[list[str] | None, typer.Option(help="Kinds to search (article, faq, macro, playbook).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Only passages with one of these tags.")] = None,
+    locale: Annotated[str | None, typer.Option(help="Only passages in this language.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a tenant's knowledge (hybrid dense + lexical retrieval)."""
+    with _errors(as_json):
+        kb = _kb()
+        kb.registry.require_tenant(tenant)
+        passages = kb.search(tenant, query, k, kinds=kind, tags=tag, locale=locale)
+    payload = {"results": [{"document_id": p.document_id, "title": p.title, "section": p.section,
+                            "text": p.text, "score": p.score, "source": p.source, "kind": p.kind}
+                           for p in passages]}
+
+    def render() -> None:
+        if not passages:
+            out.print("no results")
+        for rank, p in enumerate(passages, start=1):
+            where = f"{p.title} > {p.section}" if p.section else p.title
+            out.print(f"[bold]{rank}. {where}[/bold]  [dim]{p.score:.4f} {p.source}[/dim]", highlight=False)
+            out.print(p.text, highlight=False)
+            out.print()
+
+    _emit(as_json, payload, render)
+
+
+# --- evals ------------------------------------------------------------------------------------
+
+@eval_app.command("benchmark")
+def eval_benchmark(
+    name: Annotated[str, typer.Argument(help="doc2dial")],
+    data: Annotated[Path, typer.Option(help="The dataset file.")],
+    system: Annotated[str, typer.Option(help="copilot, naive (the tutorial baseline), or all (both).")] = "all",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a benchmark on a public dataset; progress on stderr, results on stdout."""
+    from evals.benchmarks import doc2dial
+    from knowledge.embeddings import embedder_from_settings
+
+    with _errors(as_json):
+        if name != "doc2dial":
+            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial")
+        if system not in ("copilot", "naive", "all"):
+            raise InvalidInput(f"unknown system {system!r}; choose copilot, naive or all")
+        if not data.is_file():
+            raise InvalidInput(f"no such file: {data}")
+        result = doc2dial.run(data, system, embedder_from_settings(_settings()),
+                              log=lambda m: err.print(m, highlight=False))
+    payload = result.as_json()
+
+    def render() -> None:
+        rows = [result] + ([result.baseline] if result.baseline else [])
+        table = Table("system", *result.metrics, "p50 ms", "p95 ms")
+        for r in rows:
+            table.add_row(r.system, *(f"{v:.3f}" for v in r.metrics.values()),
+                          f"{r.latency_ms['p50']:.1f}", f"{r.latency_ms['p95']:.1f}")
+        out.print(table)
+
+    _emit(as_json, payload, render)
+
+
+# --- service ----------------------------------------------------------------------------------
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port.")] = 8000) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+         port: Annotated[int, typer.Option(help="Port.")] = 8000,
+         serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API after loading.")] = True,
+         ) -> None:
+    """Load the sample brand (Brightwave Mobile) and start the service."""
+    from api.wiring import SAMPLE_BRAND, sample_brand_dir
+
+    with _errors(False):
+        kb = _kb()
+        kb.ensure_tenant(SAMPLE_BRAND)
+        with _progress("loading sample brand", True) as progress:
+            report = kb.ingest(SAMPLE_BRAND, [sample_brand_dir()], prune=True, by="demo", progress=progress)
+    out.print(f"sample brand {SAMPLE_BRAND!r}: {report.added} added, {report.updated} updated, "
+              f"{report.unchanged} unchanged documents ({report.chunks} chunks indexed)")
+    for failure in report.failed:
+        err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False,
+                  soft_wrap=True)
+    if serve_:
+        out.print(f"try: curl 'http://{host}:{port}/v1/knowledge/search?tenant={SAMPLE_BRAND}&q=refund+double+charge'")
+        serve(host, port)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted; documents already committed stay indexed, the rest can be ingested again")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Threads as consoles send them: messages, turns (messaging bursts) and the retrieval query."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from copilot.ports import RetrievalQuery
+from copilot.tokens import count_tokens
+
+BURST_GAP = timedelta(minutes=2)
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SYSTEM = "system"
+    BOT = "bot"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    APPLE_MESSAGES = "apple_messages"
+    WEBCHAT = "webchat"
+    X_DM = "x_dm"
+    APP = "app"
+    EMAIL = "email"
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(None, description="The customer's name as the brand knows it.")
+    id: str | None = Field(None, description="The brand's customer identifier.")
+    locale: str | None = Field(None, description="BCP 47 language tag, e.g. en or en-GB.")
+    tier: str | None = Field(None, description="Loyalty or service tier, e.g. gold.")
+
+
+class Message(BaseModel):
+    id: str | None = Field(None, description="The console's message id; makes appends idempotent.")
+    role: Role
+    text: str = Field(..., max_length=20_000)
+    ts: datetime | None = Field(None, description="When the message was sent (ISO 8601).")
+
+
+class Thread(BaseModel):
+    id: str | None = None
+    channel: Channel = Channel.WEBCHAT
+    tenant: str | None = Field(None, description="The brand; taken from the API key when omitted.")
+    customer: Customer = Field(default_factory=Customer)
+    messages: list[Message] = Field(default_factory=list)
+
+
+class Turn(BaseModel):
+    """Consecutive messages of one role, joined: several quick customer messages are one turn."""
+
+    role: Role
+    text: str
+    ts: datetime | None = None
+
+
+def turns(thread: Thread, gap: timedelta = BURST_GAP) -> list[Turn]:
+    """Group the thread's messages into turns.
+
+    Messages of the same role join one turn unless both carry timestamps further apart than ``gap``.
+    """
+    result: list[Turn] = []
+    last_ts: datetime | None = None
+    for message in thread.messages:
+        text = message.text.strip()
+        if not text:
+            continue
+        previous = result[-1] if result else None
+        joined = (
+            previous is not None
+            and previous.role == message.role
+            and not (message.ts and last_ts and message.ts - last_ts > gap)
+        )
+        if previous is not None and joined:
+            previous.text = f"{previous.text}\n{text}"
+        else:
+            result.append(Turn(role=message.role, text=text, ts=message.ts))
+        last_ts = message.ts or last_ts
+    return result
+
+
+def retrieval_query(thread: Thread, context_tokens: int = 400) -> RetrievalQuery:
+    """Turn a conversation into a retrieval query.
+
+    The latest customer turn is the query; the turns before it, newest first and within a token budget,
+    are the context that retrieval weighs less. Agent turns after the latest customer turn are context too.
+    """
+    all_turns = [t for t in turns(thread) if t.role in (Role.CUSTOMER, Role.AGENT)]
+    latest_index = next(
+        (i for i in range(len(all_turns) - 1, -1, -1) if all_turns[i].role == Role.CUSTOMER), None
+    )
+    if latest_index is None:
+        return RetrievalQuery(text=all_turns[-1].text if all_turns else "")
+    latest = all_turns[latest_index].text
+    context: list[str] = []
+    budget = context_tokens
+    for turn in reversed(all_turns[:latest_index] + all_turns[latest_index + 1 :]):
+        cost = count_tokens(turn.text)
+        if cost > budget:
+            break
+        context.append(turn.text)
+        budget -= cost
+    return RetrievalQuery(text=latest, context=tuple(context))

@@ -1,0 +1,77 @@
+"""The copilot's own exceptions. HTTP status codes and CLI exit codes are chosen at the edge.
+
+CopilotError
+├── InvalidInput               a caller's mistake: bad value, malformed request
+│   ├── UnknownTenant          the tenant does not exist
+│   ├── TenantExists           a tenant of that name already exists
+│   └── NotFound               a document, thread, suggestion... of this tenant does not exist
+├── DocumentError              one source file could not be read or parsed (reported, then skipped)
+│   ├── UnsupportedFormat
+│   ├── FileTooLarge
+│   └── EmptyDocument
+├── IndexMismatch              the stored index was built with another embedding model: reindex
+└── ServiceUnavailable         a backing store or model is down or not loaded (runtime failure)
+"""
+
+from __future__ import annotations
+
+
+class CopilotError(Exception):
+    """Base class; ``type`` is a stable slug used in problem+json bodies and ``--json`` errors."""
+
+    type = "copilot-error"
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class InvalidInput(CopilotError):
+    type = "invalid-input"
+
+
+class UnknownTenant(InvalidInput):
+    type = "unknown-tenant"
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(
+            f"unknown tenant {tenant!r}: create it first with `copilot tenants create {tenant}`",
+            tenant=tenant,
+        )
+
+
+class TenantExists(InvalidInput):
+    type = "tenant-exists"
+
+
+class NotFound(InvalidInput):
+    type = "not-found"
+
+
+class DocumentError(CopilotError):
+    type = "document-error"
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message, path=path)
+        self.path = path
+
+
+class UnsupportedFormat(DocumentError):
+    type = "unsupported-format"
+
+
+class FileTooLarge(DocumentError):
+    type = "file-too-large"
+
+
+class EmptyDocument(DocumentError):
+    type = "empty-document"
+
+
+class IndexMismatch(CopilotError):
+    type = "index-mismatch"
+
+
+class ServiceUnavailable(CopilotError):
+    type = "service-unavailable"

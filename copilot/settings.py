@@ -1,0 +1,50 @@
+"""One typed settings object, read from ``COPILOT_*`` variables, built once and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of a copilot process. Tests build their own: ``Settings(data_dir=tmp_path)``."""
+
+    model_config = SettingsConfigDict(env_prefix="COPILOT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".copilot"), description="Where the SQLite file, Chroma and caches live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default is a SQLite file in the data directory."
+    )
+    chroma_url: str | None = Field(
+        None, description="A Chroma server (http://host:port); default is an embedded PersistentClient."
+    )
+
+    embeddings_provider: Literal["local", "openai-compatible"] = "local"
+    embeddings_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="For 'local', the packaged all-MiniLM-L6-v2 or a path to a sentence-transformers folder.",
+    )
+    embeddings_base_url: str | None = None
+    embeddings_api_key: SecretStr | None = None
+    embeddings_batch_size: int = Field(64, ge=1, le=4096)
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(8.0, gt=0)
+
+    max_file_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Larger source files are refused.")
+    chunk_tokens: int = Field(140, ge=16, le=2000, description="Token budget of one chunk (cl100k).")
+    chunk_overlap_sentences: int = Field(1, ge=0, le=10)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'copilot.db').resolve()}"

@@ -1,0 +1,1 @@
+"""Evaluations: benchmarks on public datasets, suites, metrics and reports for QA teams."""

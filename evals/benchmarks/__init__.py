@@ -1,0 +1,1 @@
+"""Benchmarks on public datasets; each returns a ``BenchmarkResult`` (the output contract)."""

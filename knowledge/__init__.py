@@ -1,0 +1,1 @@
+"""Ingestion (loaders, chunking), embeddings, the vector and lexical indexes, and hybrid retrieval."""

@@ -1,0 +1,90 @@
+"""A tenant-aware knowledge base: the registry, the vector and lexical indexes, ingestion and retrieval."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from copilot.errors import UnknownTenant
+from copilot.ports import Embedder, Passage, RetrievalQuery
+from copilot.settings import Settings
+from knowledge.chunking import Chunker
+from knowledge.documents import SEARCHABLE_KINDS, SourceDocument
+from knowledge.embeddings import embedder_from_settings
+from knowledge.ingest import Ingestor, IngestReport, ProgressCallback
+from knowledge.registry import DocumentRecord, Registry, VersionRecord, make_engine
+from knowledge.retrieval import HybridRetriever, RetrievalParams
+from knowledge.vectors import VectorIndex
+
+
+class KnowledgeBase:
+    """What content owners write to and what the engines read from, for every tenant of a deployment."""
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
+                 registry: Registry | None = None, params: RetrievalParams | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.registry = registry or Registry(make_engine(settings.resolved_database_url))
+        self.embedder = embedder or embedder_from_settings(settings)
+        self.vectors = VectorIndex(
+            path=None if settings.chroma_url else settings.data_dir / "chroma",
+            url=settings.chroma_url, model_name=self.embedder.name, dimension=self.embedder.dimension,
+        )
+        self.chunker = Chunker(max_tokens=settings.chunk_tokens,
+                               overlap_tokens=max(0, settings.chunk_tokens // 7))
+        self.ingestor = Ingestor(self.registry, self.vectors, self.embedder, self.chunker,
+                                 settings.max_file_bytes)
+        self.retriever = HybridRetriever(self.registry, self.vectors, self.embedder, params)
+
+    # --- tenants ---
+
+    def create_tenant(self, name: str, display_name: str | None = None) -> None:
+        self.registry.create_tenant(name, display_name)
+
+    def ensure_tenant(self, name: str) -> None:
+        try:
+            self.registry.require_tenant(name)
+        except UnknownTenant:
+            self.registry.create_tenant(name)
+
+    def delete_tenant(self, name: str) -> None:
+        self.registry.require_tenant(name)
+        self.vectors.drop_tenant(name, [k.value for k in SEARCHABLE_KINDS])
+        self.registry.delete_tenant(name)
+
+    # --- content ---
+
+    def ingest(self, tenant: str, paths: Sequence[Path], *, prune: bool = False, by: str = "cli",
+               progress: ProgressCallback | None = None) -> IngestReport:
+        return self.ingestor.ingest_paths(tenant, paths, prune=prune, by=by, progress=progress)
+
+    def ingest_documents(self, tenant: str, documents: Sequence[SourceDocument], *,
+                         by: str = "cli") -> IngestReport:
+        self.registry.require_tenant(tenant)
+        report = IngestReport()
+        for start in range(0, len(documents), 32):
+            self.ingestor.ingest_documents(tenant, documents[start : start + 32], report, by=by)
+        return report
+
+    def remove(self, tenant: str, document_id: str, *, by: str = "cli") -> int:
+        return self.ingestor.remove(tenant, document_id, by=by)
+
+    def reindex(self, tenant: str, progress: ProgressCallback | None = None) -> int:
+        return self.ingestor.reindex(tenant, progress)
+
+    def documents(self, tenant: str, kind: str | None = None) -> list[DocumentRecord]:
+        return self.registry.documents(tenant, kind)
+
+    def document(self, tenant: str, document_id: str) -> DocumentRecord:
+        self.registry.require_tenant(tenant)
+        return self.registry.document(tenant, document_id)
+
+    def history(self, tenant: str, document_id: str) -> list[VersionRecord]:
+        return self.registry.history(tenant, document_id)
+
+    # --- retrieval ---
+
+    def search(self, tenant: str, query: RetrievalQuery | str, k: int = 5, *,
+               kinds: Sequence[str] | None = None, tags: Sequence[str] | None = None,
+               locale: str | None = None) -> list[Passage]:
+        return self.retriever.search(tenant, query, k, kinds=kinds, tags=tags, locale=locale)

@@ -1,0 +1,315 @@
+"""The document registry: tenants, documents with their versions, and the text of every live chunk.
+
+The registry is the source of truth. A document version is live once its row commits here; the vector
+index may hold chunks of versions that never committed (a crash mid-ingest), and those are ignored by
+retrieval and swept on the next ingest. ``reindex`` rebuilds the vector index from these rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from copilot.errors import InvalidInput, NotFound, ServiceUnavailable, TenantExists, UnknownTenant
+from knowledge.documents import Chunk, SourceDocument
+
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}[a-z0-9]$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    knowledge_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(20))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class DocumentVersionRow(Base):
+    __tablename__ = "document_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"), index=True)
+    document_id: Mapped[str] = mapped_column(String(500), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(20))
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    by: Mapped[str] = mapped_column(String(200))
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"), primary_key=True)
+    chunk_id: Mapped[str] = mapped_column(String(600), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(500), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(20))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    tenant: str
+    document_id: str
+    title: str
+    kind: str
+    source: str
+    locale: str
+    tags: list[str]
+    content_hash: str
+    version: int
+    chunk_count: int
+    payload: dict[str, Any] | None
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    version: int
+    content_hash: str
+    action: str
+    chunk_count: int
+    at: datetime
+    by: str
+
+
+def _record(row: DocumentRow) -> DocumentRecord:
+    return DocumentRecord(
+        row.tenant, row.document_id, row.title, row.kind, row.source, row.locale, list(row.tags or []),
+        row.content_hash, row.version, row.chunk_count, row.payload, row.updated_at, row.updated_by,
+    )
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Registry:
+    """Tenants, documents and live chunks in a relational database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        try:
+            Base.metadata.create_all(engine)
+        except OperationalError as exc:
+            raise ServiceUnavailable(f"database unavailable: {exc.orig}") from exc
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except OperationalError as exc:
+                session.rollback()
+                raise ServiceUnavailable(f"database error: {exc.orig}") from exc
+            except SQLAlchemyError:
+                session.rollback()
+                raise
+
+    # --- tenants ---
+
+    def create_tenant(self, name: str, display_name: str | None = None) -> None:
+        if not TENANT_NAME.match(name):
+            raise InvalidInput(
+                f"invalid tenant name {name!r}: 3-40 characters of a-z, 0-9, '-' or '_', "
+                "starting and ending with a letter or digit"
+            )
+        with self.session() as session:
+            if session.get(TenantRow, name) is not None:
+                raise TenantExists(f"tenant {name!r} already exists", tenant=name)
+            session.add(TenantRow(name=name, display_name=display_name or name, knowledge_version=0))
+
+    def tenants(self) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(select(TenantRow.name).order_by(TenantRow.name)))
+
+    def require_tenant(self, name: str) -> None:
+        with self.session() as session:
+            if session.get(TenantRow, name) is None:
+                raise UnknownTenant(name)
+
+    def knowledge_version(self, tenant: str) -> int:
+        with self.session() as session:
+            version = session.scalar(select(TenantRow.knowledge_version).where(TenantRow.name == tenant))
+        if version is None:
+            raise UnknownTenant(tenant)
+        return int(version)
+
+    def delete_tenant(self, tenant: str) -> None:
+        with self.session() as session:
+            for table in (ChunkRow, DocumentVersionRow, DocumentRow):
+                session.execute(delete(table).where(table.tenant == tenant))
+            session.execute(delete(TenantRow).where(TenantRow.name == tenant))
+
+    # --- documents ---
+
+    def documents(self, tenant: str, kind: str | None = None) -> list[DocumentRecord]:
+        self.require_tenant(tenant)
+        with self.session() as session:
+            query = select(DocumentRow).where(DocumentRow.tenant == tenant)
+            if kind:
+                query = query.where(DocumentRow.kind == kind)
+            return [_record(row) for row in session.scalars(query.order_by(DocumentRow.document_id))]
+
+    def document(self, tenant: str, document_id: str) -> DocumentRecord:
+        with self.session() as session:
+            row = session.get(DocumentRow, (tenant, document_id))
+            if row is None:
+                raise NotFound(f"no document {document_id!r} in tenant {tenant!r}", document_id=document_id)
+            return _record(row)
+
+    def hashes(self, tenant: str) -> dict[str, str]:
+        with self.session() as session:
+            rows = session.execute(
+                select(DocumentRow.document_id, DocumentRow.content_hash).where(DocumentRow.tenant == tenant)
+            )
+            return {doc_id: digest for doc_id, digest in rows}
+
+    def history(self, tenant: str, document_id: str) -> list[VersionRecord]:
+        with self.session() as session:
+            rows = session.scalars(
+                select(DocumentVersionRow)
+                .where(DocumentVersionRow.tenant == tenant, DocumentVersionRow.document_id == document_id)
+                .order_by(DocumentVersionRow.id)
+            )
+            return [VersionRecord(r.version, r.content_hash, r.action, r.chunk_count, r.at, r.by) for r in rows]
+
+    def commit_document(self, tenant: str, document: SourceDocument, content_hash: str,
+                        chunks: Sequence[Chunk], by: str) -> tuple[str, list[tuple[str, str]]]:
+        """Make this version live in one transaction; returns the action and the (id, kind) of old chunks."""
+        now = _now()
+        with self.session() as session:
+            row = session.get(DocumentRow, (tenant, document.document_id), with_for_update=True)
+            old = [(cid, kind) for cid, kind in session.execute(
+                select(ChunkRow.chunk_id, ChunkRow.kind).where(
+                    ChunkRow.tenant == tenant, ChunkRow.document_id == document.document_id))]
+            session.execute(delete(ChunkRow).where(
+                ChunkRow.tenant == tenant, ChunkRow.document_id == document.document_id))
+            session.add_all(ChunkRow(
+                tenant=tenant, chunk_id=c.chunk_id, document_id=c.document_id, ordinal=c.ordinal,
+                kind=c.kind.value, title=c.title, section=c.section, text=c.text, source=document.source,
+                locale=document.locale, tags=list(c.metadata.get("tags") or document.tags),
+                extra={k: v for k, v in c.metadata.items() if k != "tags"},
+            ) for c in chunks)
+            action = "added" if row is None else "updated"
+            version = 1 if row is None else row.version + 1
+            values = dict(title=document.title, kind=document.kind.value, source=document.source,
+                          locale=document.locale, tags=document.tags, content_hash=content_hash,
+                          version=version, chunk_count=len(chunks), payload=document.payload,
+                          updated_at=now, updated_by=by)
+            if row is None:
+                session.add(DocumentRow(tenant=tenant, document_id=document.document_id, **values))
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+            session.add(DocumentVersionRow(tenant=tenant, document_id=document.document_id, version=version,
+                                           content_hash=content_hash, action=action,
+                                           chunk_count=len(chunks), at=now, by=by))
+            self._bump(session, tenant)
+        return action, old
+
+    def remove_document(self, tenant: str, document_id: str, by: str) -> list[tuple[str, str]]:
+        with self.session() as session:
+            row = session.get(DocumentRow, (tenant, document_id))
+            if row is None:
+                raise NotFound(f"no document {document_id!r} in tenant {tenant!r}", document_id=document_id)
+            old = [(cid, kind) for cid, kind in session.execute(
+                select(ChunkRow.chunk_id, ChunkRow.kind).where(
+                    ChunkRow.tenant == tenant, ChunkRow.document_id == document_id))]
+            session.execute(delete(ChunkRow).where(
+                ChunkRow.tenant == tenant, ChunkRow.document_id == document_id))
+            session.add(DocumentVersionRow(tenant=tenant, document_id=document_id, version=row.version + 1,
+                                           content_hash=row.content_hash, action="removed", chunk_count=0,
+                                           at=_now(), by=by))
+            session.delete(row)
+            self._bump(session, tenant)
+        return old
+
+    @staticmethod
+    def _bump(session: Session, tenant: str) -> None:
+        session.execute(update(TenantRow).where(TenantRow.name == tenant)
+                        .values(knowledge_version=TenantRow.knowledge_version + 1))
+
+    # --- chunks ---
+
+    def chunks(self, tenant: str, kinds: Sequence[str] | None = None) -> list[ChunkRow]:
+        with self.session() as session:
+            query = select(ChunkRow).where(ChunkRow.tenant == tenant)
+            if kinds:
+                query = query.where(ChunkRow.kind.in_(list(kinds)))
+            rows = list(session.scalars(query.order_by(ChunkRow.document_id, ChunkRow.ordinal)))
+            session.expunge_all()
+            return rows
+
+    def chunk_count(self, tenant: str) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count()).select_from(ChunkRow)
+                                      .where(ChunkRow.tenant == tenant)) or 0)

@@ -1,0 +1,42 @@
+"""Shared fixtures. No test can reach the network: only loopback connections are allowed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import netguard
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+netguard.install()
+
+from copilot.settings import Settings  # noqa: E402
+from knowledge.base import KnowledgeBase  # noqa: E402
+from knowledge.embeddings import LocalEmbedder  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "samples" / "brightwave"
+DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    """The real packaged MiniLM, loaded once per test session."""
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def kb(settings: Settings, embedder: LocalEmbedder) -> Iterator[KnowledgeBase]:
+    base = KnowledgeBase(settings, embedder=embedder)
+    base.create_tenant("acme")
+    yield base
