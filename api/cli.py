@@ -305,10 +305,12 @@ def demo(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.
     out.print(f"sample brand {SAMPLE_BRAND!r}: {report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged documents ({report.chunks} chunks indexed)")
     for failure in report.failed:
-        err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False,
-                  soft_wrap=True)
+        err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(1)
     if serve_:
-        out.print(f"try: curl 'http://{host}:{port}/v1/knowledge/search?tenant={SAMPLE_BRAND}&q=refund+double+charge'")
+        out.print(f"try: curl 'http://{host}:{port}/v1/knowledge/search?tenant={SAMPLE_BRAND}&q=charged+twice'",
+                  soft_wrap=True)
         serve(host, port)
 
 

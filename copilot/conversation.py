@@ -92,7 +92,8 @@ def retrieval_query(thread: Thread, context_tokens: int = 400) -> RetrievalQuery
     """Turn a conversation into a retrieval query.
 
     The latest customer turn is the query; the turns before it, newest first and within a token budget,
-    are the context that retrieval weighs less. Agent turns after the latest customer turn are context too.
+    are the context that retrieval weighs less (agent turns after the latest customer turn are context
+    too); the opening exchange (the first customer turn and the reply to it) is the topic.
     """
     all_turns = [t for t in turns(thread) if t.role in (Role.CUSTOMER, Role.AGENT)]
     latest_index = next(
@@ -109,4 +110,7 @@ def retrieval_query(thread: Thread, context_tokens: int = 400) -> RetrievalQuery
             break
         context.append(turn.text)
         budget -= cost
-    return RetrievalQuery(text=latest, context=tuple(context))
+    # the opening exchange: the customer's first turn and the reply to it, when the thread has moved on
+    first = next((i for i, t in enumerate(all_turns[:latest_index]) if t.role == Role.CUSTOMER), None)
+    topic = "" if first is None else " ".join(t.text for t in all_turns[first : min(first + 2, latest_index)])
+    return RetrievalQuery(text=latest, context=tuple(context), topic=topic)

@@ -30,10 +30,12 @@ class Passage:
 
 @dataclass(frozen=True)
 class RetrievalQuery:
-    """What to look for: the latest customer turn, and the earlier turns (newest first) as context."""
+    """What to look for: the latest customer turn, the earlier turns (newest first) as context, and the
+    topic: the thread's opening exchange, which usually says what the whole thread is about."""
 
     text: str
     context: Sequence[str] = ()
+    topic: str = ""
 
     @classmethod
     def plain(cls, text: str) -> RetrievalQuery:

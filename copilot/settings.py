@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(8.0, gt=0)
 
     max_file_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Larger source files are refused.")
-    chunk_tokens: int = Field(140, ge=16, le=2000, description="Token budget of one chunk (cl100k).")
-    chunk_overlap_sentences: int = Field(1, ge=0, le=10)
+    chunk_tokens: int = Field(200, ge=16, le=2000, description="Token budget of one chunk (cl100k).")
+    chunk_overlap_tokens: int = Field(70, ge=0, le=1000, description="Tokens repeated between chunks of a section.")
 
     @field_validator("data_dir")
     @classmethod

@@ -31,7 +31,7 @@ class KnowledgeBase:
             url=settings.chroma_url, model_name=self.embedder.name, dimension=self.embedder.dimension,
         )
         self.chunker = Chunker(max_tokens=settings.chunk_tokens,
-                               overlap_tokens=max(0, settings.chunk_tokens // 7))
+                               overlap_tokens=min(settings.chunk_overlap_tokens, settings.chunk_tokens // 2))
         self.ingestor = Ingestor(self.registry, self.vectors, self.embedder, self.chunker,
                                  settings.max_file_bytes)
         self.retriever = HybridRetriever(self.registry, self.vectors, self.embedder, params)

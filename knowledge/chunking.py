@@ -12,7 +12,12 @@ _SEPARATORS = ["\n\n", "\n", r"(?<=[.!?])\s+", r"(?<=[;:])\s+", " ", ""]
 
 
 class Chunker:
-    """Cuts documents into chunks of at most ``max_tokens`` (cl100k), never across a section."""
+    """Cuts documents into chunks of at most ``max_tokens`` (cl100k).
+
+    A chunk holds text of one section, with one exception: a section shorter than ``min_tokens`` (an
+    intro line, a heading with one sentence) is prefixed to the next section's first chunk, its heading
+    kept in the text, because alone it would be a passage too small to answer anything.
+    """
 
     def __init__(self, max_tokens: int = 140, overlap_tokens: int = 20, min_tokens: int = 24) -> None:
         self.max_tokens = max_tokens

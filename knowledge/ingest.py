@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from copilot.errors import CopilotError, DocumentError
 from copilot.ports import Embedder
 from knowledge.chunking import Chunker
@@ -149,26 +147,29 @@ class Ingestor:
                 report.unchanged += 1
                 continue
             pending.append((document, digest, self.chunker.chunk(document, digest)))
-        searchable = [c for _, _, chunks in pending for c in chunks if c.kind in SEARCHABLE_KINDS]
-        # nothing to embed when every document is unchanged: a remote embedder is not called at all
-        vectors = (self.embedder.embed_documents([c.embed_text for c in searchable]) if searchable
-                   else np.zeros((0, self.embedder.dimension), dtype=np.float32))
-        by_id = {c.chunk_id: i for i, c in enumerate(searchable)}
+        searchable = [(c, document.locale) for document, _, chunks in pending for c in chunks
+                      if c.kind in SEARCHABLE_KINDS]
+        try:
+            self._write_vectors(tenant, searchable)
+        except CopilotError as exc:  # nothing of this batch went live: each document is reported
+            report.failed.extend({"path": d.source, "error": exc.message} for d, _, _ in pending)
+            return
+        stale: list[tuple[str, str]] = []
         for document, digest, chunks in pending:
             try:
-                self._write_vectors(tenant, chunks, vectors, by_id, document.locale)
                 action, old = self.registry.commit_document(tenant, document, digest, chunks, by)
-            except CopilotError as exc:
+            except CopilotError as exc:  # its vectors stay unreferenced until the next sweep
                 report.failed.append({"path": document.source, "error": exc.message})
                 continue
             new_ids = {c.chunk_id for c in chunks}
-            self._delete_vectors(tenant, [(cid, kind) for cid, kind in old if cid not in new_ids])
+            stale.extend((cid, kind) for cid, kind in old if cid not in new_ids)
             report.chunks += len(chunks)
             report.chunks_removed += len(old)
             if action == "added":
                 report.added += 1
             else:
                 report.updated += 1
+        self._delete_vectors(tenant, stale)
 
     def remove(self, tenant: str, document_id: str, *, by: str = "cli",
                report: IngestReport | None = None) -> int:
@@ -206,13 +207,15 @@ class Ingestor:
                 progress(Progress(min(start + len(batch), len(rows)), len(rows), ""))
         return len(rows)
 
-    def _write_vectors(self, tenant: str, chunks: Sequence[Chunk], vectors: np.ndarray,
-                       by_id: dict[str, int], locale: str) -> None:
-        for kind in {c.kind for c in chunks if c.kind in SEARCHABLE_KINDS}:
-            picked = [c for c in chunks if c.kind == kind]
-            rows = [by_id[c.chunk_id] for c in picked]
-            self.vectors.add(tenant, kind.value, [c.chunk_id for c in picked], vectors[rows],
-                             [_vector_metadata(c.document_id, locale) for c in picked])
+    def _write_vectors(self, tenant: str, chunks: Sequence[tuple[Chunk, str]]) -> None:
+        """Embed and store the chunks (with their document's locale), one write per kind."""
+        if not chunks:  # every document unchanged: a remote embedder is not called at all
+            return
+        vectors = self.embedder.embed_documents([c.embed_text for c, _ in chunks])
+        for kind in {c.kind for c, _ in chunks}:
+            rows = [n for n, (c, _) in enumerate(chunks) if c.kind == kind]
+            self.vectors.add(tenant, kind.value, [chunks[n][0].chunk_id for n in rows], vectors[rows],
+                             [_vector_metadata(chunks[n][0].document_id, chunks[n][1]) for n in rows])
 
     def _delete_vectors(self, tenant: str, ids: Sequence[tuple[str, str]]) -> None:
         for kind in {k for _, k in ids}:

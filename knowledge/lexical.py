@@ -8,12 +8,16 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 import Stemmer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 _stemmer = Stemmer.Stemmer("english")
+# bm25s' own English list has 33 words and keeps "can", "my", "any": one such match in a small corpus
+# would outvote a clear dense winner in the fusion. scikit-learn's list has 318.
+STOPWORDS = sorted(ENGLISH_STOP_WORDS)
 
 
 def _tokenize(texts: Sequence[str]) -> list[list[str]]:
-    tokenized = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer, return_ids=False,
+    tokenized = bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer, return_ids=False,
                                show_progress=False)
     return [list(tokens) for tokens in tokenized]
 
@@ -25,7 +29,7 @@ class LexicalIndex:
         self.ids = list(ids)
         self._retriever = bm25s.BM25()
         if texts:
-            corpus = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer, show_progress=False)
+            corpus = bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer, show_progress=False)
             self._retriever.index(corpus, show_progress=False)
         self._empty = not texts
 

@@ -31,7 +31,7 @@ SUPPORTED_SUFFIXES = {
     ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".txt", ".csv", ".json", ".yaml", ".yml",
 }
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0", re.I)
-_BOILERPLATE_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "header", "aside", "form",
+_BOILERPLATE_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form",
                      "iframe", "svg", "button"]
 _BLOCK_TAGS = ["p", "li", "td", "th", "pre", "blockquote", "dd", "dt", "figcaption", "caption", "div"]
 _HEADING_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
@@ -246,6 +246,10 @@ def _load_html(data: bytes, path: Path, document_id: str) -> SourceDocument:
     soup = BeautifulSoup(decode_text(data, path), "lxml")
     for tag in soup.find_all(_BOILERPLATE_TAGS):
         tag.decompose()
+    for tag in soup.find_all("header"):
+        # a site banner, not an article's own header (which may hold its title)
+        if isinstance(tag, Tag) and not tag.find_parent(["article", "main", "section"]):
+            tag.decompose()
     for tag in soup.find_all(True):
         if isinstance(tag, Tag) and not tag.decomposed and _is_hidden(tag):
             tag.decompose()

@@ -291,3 +291,24 @@ def test_open_index_with_other_model_raises_index_mismatch(base: KnowledgeBase, 
     assert "another-model" in caught.value.message
     assert base.embedder.name in caught.value.message
 
+
+
+def test_ingest_folder_of_thousands_of_files_reports_each_bad_one_and_repeats_cleanly(
+        kb: KnowledgeBase, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(1500):
+        (folder / f"note-{n:04d}.md").write_text(
+            f"# Note {n}\n\nStore {n} opens at {n % 12 + 7} in the morning.\n", encoding="utf-8")
+    (folder / "broken.md").write_bytes(b"\xff\xfe broken \x00 bytes")
+    (folder / "empty.txt").write_text("", encoding="utf-8")
+
+    first = kb.ingest(TENANT, [folder])
+    again = kb.ingest(TENANT, [folder])
+
+    assert (first.added, len(first.failed)) == (1500, 2)
+    assert {Path(f["path"]).name for f in first.failed} == {"broken.md", "empty.txt"}
+    assert all(f["error"] for f in first.failed)
+    assert (again.added, again.updated, again.unchanged, len(again.failed)) == (0, 0, 1500, 2)
+    assert kb.registry.chunk_count(TENANT) == 1500
+    assert kb.vectors.count(TENANT, "article") == 1500

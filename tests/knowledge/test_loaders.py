@@ -409,3 +409,18 @@ def test_load_truncated_pdf_raises_document_error(tmp_path: Path) -> None:
 
     with pytest.raises(DocumentError):
         _load(path)
+
+
+def test_load_html_article_header_keeps_its_title(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><header><p>Site banner</p></header><article><header><h1>Porting your number</h1>"
+        "</header><h2>Before you start</h2><p>Ask your old provider for a PAC code.</p></article></body></html>",
+        encoding="utf-8",
+    )
+
+    document = load_document(page, "page.html", 1_000_000)
+
+    assert document.title == "Porting your number"
+    assert "Site banner" not in " ".join(s.text for s in document.sections)
+    assert document.sections[0].path == ("Before you start",)
