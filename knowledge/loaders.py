@@ -233,6 +233,31 @@ def _tags(value: object) -> list[str]:
     raise DocumentError(f"tags must be a list or a string, not {type(value).__name__}")
 
 
+class _Outline:
+    """Builds sections from a stream of headings and text blocks; the first level-1 heading is the title."""
+
+    def __init__(self, title: str | None = None) -> None:
+        self.title = title
+        self.sections: list[Section] = []
+        self._stack: list[tuple[int, str]] = []
+
+    def heading(self, level: int, text: str) -> None:
+        if level == 1 and self.title is None:
+            self.title = text
+            return
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, text))
+
+    def block(self, line: str) -> None:
+        """A paragraph, or a list item (``- ...``) that joins the block before it line by line."""
+        path = tuple(t for _, t in self._stack)
+        if self.sections and self.sections[-1].path == path:
+            self.sections[-1].text += ("\n" if line.startswith("- ") else "\n\n") + line
+        else:
+            self.sections.append(Section(path=path, text=line))
+
+
 # --- HTML -------------------------------------------------------------------------------------
 
 def _is_hidden(tag: Tag) -> bool:
@@ -254,9 +279,7 @@ def _load_html(data: bytes, path: Path, document_id: str) -> SourceDocument:
         if isinstance(tag, Tag) and not tag.decomposed and _is_hidden(tag):
             tag.decompose()
     head_title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    title: str | None = None
-    stack: list[tuple[int, str]] = []
-    sections: list[Section] = []
+    outline = _Outline()
     body = soup.body or soup
     for element in body.find_all(_HEADING_TAGS + _BLOCK_TAGS):
         if element.name in _BLOCK_TAGS and element.find(_HEADING_TAGS + _BLOCK_TAGS):
@@ -265,23 +288,12 @@ def _load_html(data: bytes, path: Path, document_id: str) -> SourceDocument:
         if not text:
             continue
         if element.name in _HEADING_TAGS:
-            level = int(element.name[1])
-            if level == 1 and title is None:
-                title = text
-                continue
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, text))
-            continue
-        line = f"- {text}" if element.name == "li" else text
-        path_ = tuple(t for _, t in stack)
-        if sections and sections[-1].path == path_:
-            sections[-1].text += ("\n" if line.startswith("- ") else "\n\n") + line
+            outline.heading(int(element.name[1]), text)
         else:
-            sections.append(Section(path=path_, text=line))
+            outline.block(f"- {text}" if element.name == "li" else text)
     return SourceDocument(
-        document_id, title or head_title or title_from_path(path), Kind.ARTICLE, str(path), sections,
-        tags=tags_from_id(document_id),
+        document_id, outline.title or head_title or title_from_path(path), Kind.ARTICLE, str(path),
+        outline.sections, tags=tags_from_id(document_id),
     )
 
 
@@ -316,46 +328,27 @@ def _load_pdf(data: bytes, path: Path, document_id: str) -> SourceDocument:
 
 def _load_docx(data: bytes, path: Path, document_id: str) -> SourceDocument:
     import docx
-    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError) as exc:
+    except Exception as exc:  # python-docx lets zipfile, lxml and its own package errors through
         raise DocumentError(f"DOCX cannot be parsed: {exc}") from exc
-    except Exception as exc:  # zipfile.BadZipFile and lxml errors surface here
-        raise DocumentError(f"DOCX cannot be parsed: {exc}") from exc
-    title = document.core_properties.title or None
-    stack: list[tuple[int, str]] = []
-    sections: list[Section] = []
+    outline = _Outline(document.core_properties.title or None)
     for paragraph in document.paragraphs:
         text = paragraph.text.strip()
         if not text:
             continue
         style = paragraph.style.name if paragraph.style is not None else ""
-        level = 0
         if style == "Title":
-            level = 1
+            outline.heading(1, text)
         elif style.startswith("Heading"):
-            level = int(style.split()[-1]) if style.split()[-1].isdigit() else 1
-        if level:
-            if level == 1 and title is None:
-                title = text
-                continue
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, text))
-            continue
-        path_ = tuple(t for _, t in stack)
-        line = f"- {text}" if "List" in style else text
-        if sections and sections[-1].path == path_:
-            sections[-1].text += "\n\n" + line
+            outline.heading(int(style.split()[-1]) if style.split()[-1].isdigit() else 1, text)
         else:
-            sections.append(Section(path=path_, text=line))
+            outline.block(f"- {text}" if "List" in style else text)
     for table in document.tables:
-        rows = [" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows]
-        sections.append(Section(path=tuple(t for _, t in stack), text="\n".join(rows)))
+        outline.block("\n".join(" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows))
     return SourceDocument(
-        document_id, title or title_from_path(path), Kind.ARTICLE, str(path), sections,
+        document_id, outline.title or title_from_path(path), Kind.ARTICLE, str(path), outline.sections,
         tags=tags_from_id(document_id),
     )
 
@@ -376,9 +369,9 @@ def _faq_document(rows: list[dict[str, Any]], path: Path, document_id: str, titl
         sections.append(Section(path=(question,), text=answer, unit=True, metadata={"tags": tags}))
     if not sections:
         raise EmptyDocument("FAQ has no rows")
-    return SourceDocument(
-        document_id, title or title_from_path(path), Kind.FAQ, str(path), sections, tags=all_tags,
-    )
+    if not title:
+        title = "FAQ" if path.stem.lower() in ("faq", "faqs") else f"FAQ: {title_from_path(path)}"
+    return SourceDocument(document_id, title, Kind.FAQ, str(path), sections, tags=all_tags)
 
 
 def _load_csv(data: bytes, path: Path, document_id: str) -> SourceDocument:
