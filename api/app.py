@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from copilot.errors import CopilotError, IndexMismatch, NotFound, ServiceUnavailable, UnknownTenant
+from copilot.errors import Conflict, CopilotError, IndexMismatch, NotFound, ServiceUnavailable, UnknownTenant
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
 
@@ -32,9 +33,18 @@ class SearchResponse(BaseModel):
 def _status(exc: CopilotError) -> int:
     if isinstance(exc, UnknownTenant | NotFound):
         return 404
+    if isinstance(exc, Conflict):
+        return 409
     if isinstance(exc, ServiceUnavailable | IndexMismatch):
         return 503
     return 422 if exc.type != "copilot-error" else 500
+
+
+def _problem_response(request: Request, status: int, kind: str, detail: str, **extra: object) -> JSONResponse:
+    """An RFC 9457 problem+json body with a stable ``type`` per error."""
+    body = {"type": f"https://copilot.example/problems/{kind}", "title": kind.replace("-", " "),
+            "status": status, "detail": detail, "instance": str(request.url.path), **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> FastAPI:
@@ -48,10 +58,13 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
 
     @app.exception_handler(CopilotError)
     async def _problem(request: Request, exc: CopilotError) -> JSONResponse:
-        status = _status(exc)
-        body = {"type": f"https://copilot.example/problems/{exc.type}", "title": exc.type.replace("-", " "),
-                "status": status, "detail": exc.message, "instance": str(request.url.path)}
-        return JSONResponse(body, status_code=status, media_type=PROBLEM)
+        return _problem_response(request, _status(exc), exc.type, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        return _problem_response(request, 422, "invalid-request", detail, errors=errors)
 
     @app.get("/healthz", summary="The process is alive.")
     def healthz() -> dict[str, str]:
@@ -75,9 +88,7 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
         q: Annotated[str, Query(min_length=1, max_length=2000, description="The question.")],
         k: Annotated[int, Query(ge=1, le=50, description="How many passages.")] = 5,
     ) -> SearchResponse:
-        base = kb()
-        base.registry.require_tenant(tenant)
-        passages = base.search(tenant, q, k)
+        passages = kb().search(tenant, q, k)
         return SearchResponse(results=[SearchResult(
             document_id=p.document_id, title=p.title, section=p.section, text=p.text, score=p.score,
             source=p.source, kind=p.kind) for p in passages])

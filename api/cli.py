@@ -1,7 +1,8 @@
 """The ``copilot`` command line: tenants, knowledge, benchmarks, the server and the demo.
 
 Exit codes: 0 success; 1 some files failed (the rest was ingested); 2 invalid input; 3 a backing
-service is unavailable; 4 the index was built with another embedding model (reindex).
+service is unavailable; 4 the index was built with another embedding model (reindex); 70 an internal
+error (a bug: please report it); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -222,9 +223,7 @@ def knowledge_search(
 ) -> None:
     """Search a tenant's knowledge (hybrid dense + lexical retrieval)."""
     with _errors(as_json):
-        kb = _kb()
-        kb.registry.require_tenant(tenant)
-        passages = kb.search(tenant, query, k, kinds=kind, tags=tag, locale=locale)
+        passages = _kb().search(tenant, query, k, kinds=kind, tags=tag, locale=locale)
     payload = {"results": [{"document_id": p.document_id, "title": p.title, "section": p.section,
                             "text": p.text, "score": p.score, "source": p.source, "kind": p.kind}
                            for p in passages]}
@@ -320,6 +319,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; documents already committed stay indexed, the rest can be ingested again")
         sys.exit(130)
+    except Exception as exc:  # a bug of ours: say so plainly, with the type for the report
+        if "--json" in sys.argv:
+            print(json.dumps({"error": {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}}))
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+        sys.exit(70)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,8 @@
-"""The composition root: builds the concrete parts from one ``Settings`` object."""
+"""Where the composition root finds what ships with the project (the sample brand)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from copilot.settings import Settings
-from knowledge.base import KnowledgeBase
 
 SAMPLE_BRAND = "brightwave"
 
@@ -13,7 +10,3 @@ SAMPLE_BRAND = "brightwave"
 def sample_brand_dir() -> Path:
     """The sample brand's files, shipped in the repository beside the packages."""
     return Path(__file__).resolve().parent.parent / "samples" / SAMPLE_BRAND
-
-
-def knowledge_base(settings: Settings) -> KnowledgeBase:
-    return KnowledgeBase(settings)

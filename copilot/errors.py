@@ -3,7 +3,8 @@
 CopilotError
 ├── InvalidInput               a caller's mistake: bad value, malformed request
 │   ├── UnknownTenant          the tenant does not exist
-│   ├── TenantExists           a tenant of that name already exists
+│   ├── Conflict               a concurrent change got there first; retry
+│   │   └── TenantExists       a tenant of that name already exists
 │   └── NotFound               a document, thread, suggestion... of this tenant does not exist
 ├── DocumentError              one source file could not be read or parsed (reported, then skipped)
 │   ├── UnsupportedFormat
@@ -41,7 +42,11 @@ class UnknownTenant(InvalidInput):
         )
 
 
-class TenantExists(InvalidInput):
+class Conflict(InvalidInput):
+    type = "conflict"
+
+
+class TenantExists(Conflict):
     type = "tenant-exists"
 
 

@@ -50,10 +50,3 @@ def encoding() -> tiktoken.Encoding:
 def count_tokens(text: str) -> int:
     return len(encoding().encode_ordinary(text))
 
-
-def truncate_tokens(text: str, budget: int) -> str:
-    """The longest prefix of ``text`` that fits in ``budget`` tokens."""
-    tokens = encoding().encode_ordinary(text)
-    if len(tokens) <= budget:
-        return text
-    return encoding().decode(tokens[:budget])

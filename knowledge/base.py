@@ -9,7 +9,7 @@ from copilot.errors import UnknownTenant
 from copilot.ports import Embedder, Passage, RetrievalQuery
 from copilot.settings import Settings
 from knowledge.chunking import Chunker
-from knowledge.documents import SEARCHABLE_KINDS, SourceDocument
+from knowledge.documents import SourceDocument
 from knowledge.embeddings import embedder_from_settings
 from knowledge.ingest import Ingestor, IngestReport, ProgressCallback
 from knowledge.registry import DocumentRecord, Registry, VersionRecord, make_engine
@@ -31,9 +31,9 @@ class KnowledgeBase:
             url=settings.chroma_url, model_name=self.embedder.name, dimension=self.embedder.dimension,
         )
         self.chunker = Chunker(max_tokens=settings.chunk_tokens,
-                               overlap_tokens=min(settings.chunk_overlap_tokens, settings.chunk_tokens // 2))
+                               overlap_tokens=settings.chunk_overlap_tokens)
         self.ingestor = Ingestor(self.registry, self.vectors, self.embedder, self.chunker,
-                                 settings.max_file_bytes)
+                                 settings.max_file_bytes, lock_dir=settings.data_dir / "locks")
         self.retriever = HybridRetriever(self.registry, self.vectors, self.embedder, params)
 
     # --- tenants ---
@@ -46,11 +46,6 @@ class KnowledgeBase:
             self.registry.require_tenant(name)
         except UnknownTenant:
             self.registry.create_tenant(name)
-
-    def delete_tenant(self, name: str) -> None:
-        self.registry.require_tenant(name)
-        self.vectors.drop_tenant(name, [k.value for k in SEARCHABLE_KINDS])
-        self.registry.delete_tenant(name)
 
     # --- content ---
 

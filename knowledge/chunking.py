@@ -19,9 +19,11 @@ class Chunker:
     kept in the text, because alone it would be a passage too small to answer anything.
     """
 
-    def __init__(self, max_tokens: int = 140, overlap_tokens: int = 20, min_tokens: int = 24) -> None:
+    def __init__(self, max_tokens: int = 200, overlap_tokens: int = 70, min_tokens: int = 24) -> None:
         self.max_tokens = max_tokens
         self.min_tokens = min_tokens
+        overlap_tokens = min(overlap_tokens, max_tokens // 2)  # a small budget keeps at most half as overlap
+        self.signature = f"chunker-v1:{max_tokens}:{overlap_tokens}:{min_tokens}"
         self._splitter = RecursiveCharacterTextSplitter(
             chunk_size=max_tokens,
             chunk_overlap=overlap_tokens,

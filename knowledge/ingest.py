@@ -6,13 +6,17 @@ crash before that leaves unreferenced vectors that are swept later, never a half
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
+import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from copilot.errors import CopilotError, DocumentError
+from copilot.errors import CopilotError, DocumentError, InvalidInput
 from copilot.ports import Embedder
 from knowledge.chunking import Chunker
 from knowledge.documents import SEARCHABLE_KINDS, Chunk, SourceDocument, embed_text
@@ -92,63 +96,114 @@ def _ignored(rel: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(Path(rel).name, p) for p in patterns)
 
 
+class _VectorItem(NamedTuple):
+    chunk_id: str
+    kind: str
+    document_id: str
+    text: str
+    locale: str
+
+
+@contextmanager
+def tenant_write_lock(lock_dir: Path | None, tenant: str) -> Iterator[None]:
+    """One writer per tenant at a time across the processes of this machine.
+
+    The sweep of unreferenced vectors must not delete the staged vectors of another process's ingest.
+    """
+    if lock_dir is None:
+        yield
+        return
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{tenant}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _under(source: str, roots: Sequence[Path]) -> bool:
+    path = Path(source)
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
 class Ingestor:
     """Loads, chunks, embeds and commits documents, one batch of documents at a time."""
 
     def __init__(self, registry: Registry, vectors: VectorIndex, embedder: Embedder, chunker: Chunker,
-                 max_file_bytes: int, batch_chunks: int = 256) -> None:
+                 max_file_bytes: int, batch_chunks: int = 256, lock_dir: Path | None = None) -> None:
         self.registry = registry
         self.vectors = vectors
         self.embedder = embedder
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
         self.batch_chunks = batch_chunks
+        self.lock_dir = lock_dir
 
     def ingest_paths(self, tenant: str, paths: Sequence[Path], *, prune: bool = False, by: str = "cli",
                      progress: ProgressCallback | None = None) -> IngestReport:
+        """Ingest files and folders; with ``prune``, documents once ingested from these paths and no
+        longer there are removed (documents from other paths or uploads are left alone)."""
         self.registry.require_tenant(tenant)
+        missing = [str(p) for p in paths if not p.exists()]
+        if prune and missing:
+            raise InvalidInput(f"--prune needs every path to exist, and these do not: {', '.join(missing)}")
         report = IngestReport()
-        files = discover(paths, report)
-        self.sweep(tenant)
-        seen: dict[str, str] = {}
-        documents: list[SourceDocument] = []
-        for done, (path, document_id) in enumerate(files, start=1):
-            if progress:
-                progress(Progress(done, len(files), str(path)))
-            if document_id in seen:
-                report.failed.append({"path": str(path),
-                                      "error": f"document id {document_id!r} is also {seen[document_id]}"})
-                continue
-            seen[document_id] = str(path)
-            try:
-                documents.append(load_document(path, document_id, self.max_file_bytes))
-            except DocumentError as exc:
-                report.failed.append({"path": exc.path or str(path), "error": exc.message})
-                continue
-            if sum(len(d.sections) for d in documents) >= self.batch_chunks:
-                self.ingest_documents(tenant, documents, report, by=by)
-                documents = []
-        self.ingest_documents(tenant, documents, report, by=by)
-        if prune:
-            for document_id in sorted(set(self.registry.hashes(tenant)) - set(seen)):
-                self.remove(tenant, document_id, by=by, report=report)
+        with tenant_write_lock(self.lock_dir, tenant):
+            files = discover(paths, report)
+            self._sweep(tenant)
+            seen: dict[str, str] = {}
+            documents: list[SourceDocument] = []
+            for done, (path, path_id) in enumerate(files, start=1):
+                if progress:
+                    progress(Progress(done, len(files), str(path)))
+                try:
+                    document = load_document(path.resolve(), path_id, self.max_file_bytes)
+                except DocumentError as exc:
+                    seen.setdefault(path_id, str(path))  # still there: never pruned for failing to parse
+                    report.failed.append({"path": str(path), "error": exc.message})
+                    continue
+                if document.document_id in seen:
+                    report.failed.append({"path": str(path), "error": (
+                        f"document id {document.document_id!r} is also {seen[document.document_id]}")})
+                    continue
+                seen[document.document_id] = str(path)
+                documents.append(document)
+                if sum(len(d.sections) for d in documents) >= self.batch_chunks:
+                    self._ingest_batch(tenant, documents, report, by)
+                    documents = []
+            self._ingest_batch(tenant, documents, report, by)
+            if prune:
+                roots = [p.resolve() for p in paths]
+                for record in self.registry.documents(tenant):
+                    if record.document_id not in seen and _under(record.source, roots):
+                        self._remove(tenant, record.document_id, by, report)
         return report
 
     def ingest_documents(self, tenant: str, documents: Sequence[SourceDocument], report: IngestReport,
                          *, by: str = "cli") -> None:
         """Index these documents; each is committed on its own so one failure loses only itself."""
+        with tenant_write_lock(self.lock_dir, tenant):
+            self._ingest_batch(tenant, documents, report, by)
+
+    def version_of(self, document: SourceDocument) -> str:
+        """The content hash and the chunking settings: a change of either re-indexes the document."""
+        return hashlib.sha256(f"{document.content_hash}:{self.chunker.signature}".encode()).hexdigest()
+
+    def _ingest_batch(self, tenant: str, documents: Sequence[SourceDocument], report: IngestReport,
+                      by: str) -> None:
         if not documents:
             return
         live = self.registry.hashes(tenant)
         pending: list[tuple[SourceDocument, str, list[Chunk]]] = []
         for document in documents:
-            digest = document.content_hash
+            digest = self.version_of(document)
             if live.get(document.document_id) == digest:
                 report.unchanged += 1
                 continue
             pending.append((document, digest, self.chunker.chunk(document, digest)))
-        searchable = [(c, document.locale) for document, _, chunks in pending for c in chunks
-                      if c.kind in SEARCHABLE_KINDS]
+        searchable = [_VectorItem(c.chunk_id, c.kind.value, c.document_id, c.embed_text, document.locale)
+                      for document, _, chunks in pending for c in chunks if c.kind in SEARCHABLE_KINDS]
         try:
             self._write_vectors(tenant, searchable)
         except CopilotError as exc:  # nothing of this batch went live: each document is reported
@@ -171,16 +226,22 @@ class Ingestor:
                 report.updated += 1
         self._delete_vectors(tenant, stale)
 
-    def remove(self, tenant: str, document_id: str, *, by: str = "cli",
-               report: IngestReport | None = None) -> int:
+    def remove(self, tenant: str, document_id: str, *, by: str = "cli") -> int:
+        with tenant_write_lock(self.lock_dir, tenant):
+            return self._remove(tenant, document_id, by, IngestReport())
+
+    def _remove(self, tenant: str, document_id: str, by: str, report: IngestReport) -> int:
         old = self.registry.remove_document(tenant, document_id, by)
         self._delete_vectors(tenant, old)
-        if report is not None:
-            report.removed += 1
-            report.chunks_removed += len(old)
+        report.removed += 1
+        report.chunks_removed += len(old)
         return len(old)
 
     def sweep(self, tenant: str) -> int:
+        with tenant_write_lock(self.lock_dir, tenant):
+            return self._sweep(tenant)
+
+    def _sweep(self, tenant: str) -> int:
         """Delete vectors that no live registry row refers to (left by a crash mid-ingest)."""
         live = {row.chunk_id for row in self.registry.chunks(tenant)}
         swept = 0
@@ -193,34 +254,36 @@ class Ingestor:
     def reindex(self, tenant: str, progress: ProgressCallback | None = None) -> int:
         """Rebuild the tenant's vector collections from the registry (after a model change or lost index)."""
         self.registry.require_tenant(tenant)
+        with tenant_write_lock(self.lock_dir, tenant):
+            return self._reindex(tenant, progress)
+
+    def _reindex(self, tenant: str, progress: ProgressCallback | None) -> int:
         self.vectors.drop_tenant(tenant, [k.value for k in SEARCHABLE_KINDS])
         rows = [r for r in self.registry.chunks(tenant) if r.kind in {k.value for k in SEARCHABLE_KINDS}]
         for start in range(0, len(rows), self.batch_chunks):
             batch = rows[start : start + self.batch_chunks]
-            texts = [embed_text(r.title, r.section, r.text) for r in batch]
-            matrix = self.embedder.embed_documents(texts)
-            for kind in {r.kind for r in batch}:
-                picked = [i for i, r in enumerate(batch) if r.kind == kind]
-                self.vectors.add(tenant, kind, [batch[i].chunk_id for i in picked], matrix[picked],
-                                 [_vector_metadata(batch[i].document_id, batch[i].locale) for i in picked])
+            self._write_vectors(tenant, [
+                _VectorItem(r.chunk_id, r.kind, r.document_id, embed_text(r.title, r.section, r.text), r.locale)
+                for r in batch])
             if progress:
                 progress(Progress(min(start + len(batch), len(rows)), len(rows), ""))
         return len(rows)
 
-    def _write_vectors(self, tenant: str, chunks: Sequence[tuple[Chunk, str]]) -> None:
-        """Embed and store the chunks (with their document's locale), one write per kind."""
-        if not chunks:  # every document unchanged: a remote embedder is not called at all
+    def _write_vectors(self, tenant: str, items: Sequence[_VectorItem]) -> None:
+        """Embed and store, one write per kind."""
+        if not items:  # every document unchanged: a remote embedder is not called at all
             return
-        vectors = self.embedder.embed_documents([c.embed_text for c, _ in chunks])
-        for kind in {c.kind for c, _ in chunks}:
-            rows = [n for n, (c, _) in enumerate(chunks) if c.kind == kind]
-            self.vectors.add(tenant, kind.value, [chunks[n][0].chunk_id for n in rows], vectors[rows],
-                             [_vector_metadata(chunks[n][0].document_id, chunks[n][1]) for n in rows])
+        vectors = self.embedder.embed_documents([item.text for item in items])
+        for kind in {item.kind for item in items}:
+            rows = [n for n, item in enumerate(items) if item.kind == kind]
+            self.vectors.add(tenant, kind, [items[n].chunk_id for n in rows], vectors[rows],
+                             [{"document_id": items[n].document_id, "locale": items[n].locale} for n in rows])
 
     def _delete_vectors(self, tenant: str, ids: Sequence[tuple[str, str]]) -> None:
+        """Best effort: vectors no registry row refers to are never returned, and the next sweep retries."""
         for kind in {k for _, k in ids}:
-            self.vectors.delete(tenant, kind, [cid for cid, k in ids if k == kind])
+            try:
+                self.vectors.delete(tenant, kind, [cid for cid, k in ids if k == kind])
+            except CopilotError:
+                continue
 
-
-def _vector_metadata(document_id: str, locale: object) -> dict[str, object]:
-    return {"document_id": document_id, "locale": str(locale or "en")}

@@ -33,9 +33,6 @@ class LexicalIndex:
             self._retriever.index(corpus, show_progress=False)
         self._empty = not texts
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
     def scores(self, text: str) -> npt.NDArray[np.float32]:
         """BM25 score of each chunk (in ``ids`` order); zeros when nothing matches."""
         if self._empty:

@@ -29,10 +29,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from copilot.errors import InvalidInput, NotFound, ServiceUnavailable, TenantExists, UnknownTenant
+from copilot.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TenantExists, UnknownTenant
 from knowledge.documents import Chunk, SourceDocument
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}[a-z0-9]$")
@@ -118,6 +118,23 @@ class DocumentRecord:
 
 
 @dataclass(frozen=True)
+class ChunkRecord:
+    """A live chunk as retrieval and reindexing read it."""
+
+    chunk_id: str
+    document_id: str
+    ordinal: int
+    kind: str
+    title: str
+    section: str
+    text: str
+    source: str
+    locale: str
+    tags: list[str]
+    extra: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class VersionRecord:
     version: int
     content_hash: str
@@ -167,12 +184,12 @@ class Registry:
             try:
                 yield session
                 session.commit()
-            except OperationalError as exc:
+            except IntegrityError as exc:  # two writers raced to create the same row
                 session.rollback()
-                raise ServiceUnavailable(f"database error: {exc.orig}") from exc
-            except SQLAlchemyError:
+                raise Conflict(f"the change conflicts with another one made at the same time: {exc.orig}") from exc
+            except SQLAlchemyError as exc:
                 session.rollback()
-                raise
+                raise ServiceUnavailable(f"database error: {getattr(exc, 'orig', exc)}") from exc
 
     # --- tenants ---
 
@@ -202,12 +219,6 @@ class Registry:
         if version is None:
             raise UnknownTenant(tenant)
         return int(version)
-
-    def delete_tenant(self, tenant: str) -> None:
-        with self.session() as session:
-            for table in (ChunkRow, DocumentVersionRow, DocumentRow):
-                session.execute(delete(table).where(table.tenant == tenant))
-            session.execute(delete(TenantRow).where(TenantRow.name == tenant))
 
     # --- documents ---
 
@@ -256,7 +267,9 @@ class Registry:
             session.add_all(ChunkRow(
                 tenant=tenant, chunk_id=c.chunk_id, document_id=c.document_id, ordinal=c.ordinal,
                 kind=c.kind.value, title=c.title, section=c.section, text=c.text, source=document.source,
-                locale=document.locale, tags=list(c.metadata.get("tags") or document.tags),
+                locale=document.locale,
+                # a FAQ row carries its own tags (maybe none); other chunks take the document's
+                tags=list(c.metadata.get("tags", document.tags)),
                 extra={k: v for k, v in c.metadata.items() if k != "tags"},
             ) for c in chunks)
             action = "added" if row is None else "updated"
@@ -300,14 +313,16 @@ class Registry:
 
     # --- chunks ---
 
-    def chunks(self, tenant: str, kinds: Sequence[str] | None = None) -> list[ChunkRow]:
+    def chunks(self, tenant: str, kinds: Sequence[str] | None = None) -> list[ChunkRecord]:
         with self.session() as session:
             query = select(ChunkRow).where(ChunkRow.tenant == tenant)
             if kinds:
                 query = query.where(ChunkRow.kind.in_(list(kinds)))
-            rows = list(session.scalars(query.order_by(ChunkRow.document_id, ChunkRow.ordinal)))
-            session.expunge_all()
-            return rows
+            return [
+                ChunkRecord(r.chunk_id, r.document_id, r.ordinal, r.kind, r.title, r.section, r.text, r.source,
+                            r.locale, list(r.tags or []), dict(r.extra or {}))
+                for r in session.scalars(query.order_by(ChunkRow.document_id, ChunkRow.ordinal))
+            ]
 
     def chunk_count(self, tenant: str) -> int:
         with self.session() as session:

@@ -29,7 +29,7 @@ from copilot.errors import InvalidInput
 from copilot.ports import Embedder, Passage, RetrievalQuery, Vector
 from knowledge.documents import DEFAULT_SEARCH_KINDS, Kind, embed_text
 from knowledge.lexical import LexicalIndex
-from knowledge.registry import ChunkRow, Registry
+from knowledge.registry import ChunkRecord, Registry
 from knowledge.vectors import VectorIndex
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -60,7 +60,7 @@ def _order(scores: Scores, n: int) -> list[int]:
 class TenantIndex:
     """The live chunks of one tenant at one knowledge version, with their BM25 index."""
 
-    def __init__(self, version: int, rows: Sequence[ChunkRow]) -> None:
+    def __init__(self, version: int, rows: Sequence[ChunkRecord]) -> None:
         self.version = version
         self.rows = list(rows)
         self.position = {row.chunk_id: i for i, row in enumerate(self.rows)}
@@ -210,7 +210,7 @@ class HybridRetriever:
                 chunk_id=row.chunk_id, document_id=row.document_id, title=row.title, section=row.section,
                 text=row.text, score=round(fused[i], 6), source=row.source, kind=row.kind,
                 metadata={"dense": round(dense.get(i, 0.0), 4), "lexical": round(float(lexical[i]), 4),
-                          "tags": list(row.tags or []), "locale": row.locale, **(row.extra or {})},
+                          "tags": row.tags, "locale": row.locale, **row.extra},
             ))
         return passages
 

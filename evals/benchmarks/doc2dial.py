@@ -53,7 +53,7 @@ def read_rows(path: Path) -> Iterator[dict[str, str]]:
     try:
         with opener(path, "rt", encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
-            missing = {"question", "context", "answers", "title"} - set(reader.fieldnames or [])
+            missing = {"id", "question", "context", "answers", "title"} - set(reader.fieldnames or [])
             if missing:
                 raise InvalidInput(f"{path} is not in doc2dial format: missing columns {sorted(missing)}")
             yield from reader
@@ -73,9 +73,12 @@ def thread_from_question(question: str) -> Thread:
 def load(path: Path) -> tuple[list[Case], dict[str, str]]:
     cases: list[Case] = []
     documents: dict[str, str] = {}
-    for row in read_rows(path):
-        answers = ast.literal_eval(row["answers"])
-        gold = answers["text"][0] if answers.get("text") else ""
+    for number, row in enumerate(read_rows(path), start=2):
+        try:
+            answers = ast.literal_eval(row["answers"])
+            gold = answers["text"][0] if answers.get("text") else ""
+        except (ValueError, SyntaxError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidInput(f"{path} line {number}: 'answers' is not a dict literal with 'text': {exc}") from exc
         if not gold.strip():
             continue
         documents.setdefault(row["title"], row["context"])
@@ -149,14 +152,17 @@ def _score(name: str, cases: list[Case], search: Search, build_s: float, chunk_w
 
 
 def run_copilot(cases: list[Case], documents: dict[str, str], embedder: Embedder, workdir: Path,
-                log: Callable[[str], None], params: RetrievalParams | None = None,
-                settings: Settings | None = None) -> BenchmarkResult:
-    settings = settings or Settings(data_dir=workdir / "copilot")
+                log: Callable[[str], None], params: RetrievalParams | None = None) -> BenchmarkResult:
+    # a throw-away store of its own: never the deployment's database or Chroma server
+    settings = Settings(data_dir=workdir / "copilot", database_url=None, chroma_url=None,
+                        _env_file=None)
     kb = KnowledgeBase(settings, embedder=embedder, params=params)
     kb.ensure_tenant(TENANT)
     log(f"copilot: indexing {len(documents)} documents")
     started = time.perf_counter()
-    kb.ingest_documents(TENANT, _documents(documents), by="benchmark")
+    report = kb.ingest_documents(TENANT, _documents(documents), by="benchmark")
+    if report.failed:
+        raise InvalidInput(f"{len(report.failed)} documents could not be indexed: {report.failed[0]['error']}")
     kb.retriever.index(TENANT)  # the lexical index is part of the build
     build_s = time.perf_counter() - started
     chunk_words = [len(row.text.split()) for row in kb.retriever.index(TENANT).rows]

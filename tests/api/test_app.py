@@ -85,8 +85,12 @@ def test_search_knowledge_unknown_tenant_is_404_problem(client: TestClient) -> N
 def test_search_knowledge_missing_query_is_422(client: TestClient) -> None:
     response = client.get("/v1/knowledge/search", params={"tenant": "acme"})
 
+    body = response.json()
     assert response.status_code == 422
-    assert any(error["loc"] == ["query", "q"] for error in response.json()["detail"])
+    assert response.headers["content-type"] == "application/problem+json"
+    assert body["type"].endswith("/invalid-request")
+    assert any(error["loc"] == ["query", "q"] for error in body["errors"])
+    assert "q" in body["detail"]
 
 
 @pytest.mark.parametrize("params", [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot.errors import IndexMismatch, ServiceUnavailable, UnknownTenant
+from copilot.errors import IndexMismatch, InvalidInput, ServiceUnavailable, UnknownTenant
 from copilot.ports import Embedder, Matrix, Vector
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
@@ -184,6 +184,54 @@ def test_ingest_prune_removes_deleted_files(base: KnowledgeBase, corpus: Path) -
     assert base.vectors.ids(TENANT, "faq") == set()
     assert _vector_ids(base) == _registry_ids(base)
     assert [h.action for h in base.history(TENANT, "faq.csv")] == ["added", "removed"]
+
+
+def test_ingest_prune_keeps_documents_with_their_own_id_and_from_other_folders(
+        base: KnowledgeBase, corpus: Path, tmp_path: Path) -> None:
+    (corpus / "articles" / "named.md").write_text("---\nid: kb-0042\ntitle: Named\n---\nPINs have six digits.\n",
+                                                   encoding="utf-8")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "roaming.md").write_text("# Roaming\n\nZone 1 is included on every plan.\n", encoding="utf-8")
+    base.ingest(TENANT, [other])
+
+    report = base.ingest(TENANT, [corpus], prune=True)
+
+    assert (report.added, report.removed) == (4, 0)
+    assert {"kb-0042", "roaming.md"} <= {d.document_id for d in base.documents(TENANT)}
+
+
+def test_ingest_prune_with_a_missing_path_refuses_and_removes_nothing(base: KnowledgeBase, corpus: Path,
+                                                                      tmp_path: Path) -> None:
+    base.ingest(TENANT, [corpus])
+
+    with pytest.raises(InvalidInput, match="--prune"):
+        base.ingest(TENANT, [corpus, tmp_path / "typo"], prune=True)
+
+    assert len(base.documents(TENANT)) == 3
+
+
+def test_ingest_faq_row_without_tags_does_not_inherit_other_rows_tags(base: KnowledgeBase, tmp_path: Path) -> None:
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer,tags\nDo you deliver on Sundays?,No.,delivery\nIs there an app?,Yes.,\n",
+                   encoding="utf-8")
+    base.ingest(TENANT, [faq])
+
+    tags = {r.section: r.tags for r in base.registry.chunks(TENANT)}
+
+    assert tags == {"Do you deliver on Sundays?": ["delivery"], "Is there an app?": []}
+
+
+def test_ingest_changed_chunk_settings_reindex_unchanged_files(settings: Settings, embedder: LocalEmbedder,
+                                                                corpus: Path) -> None:
+    first = KnowledgeBase(settings, embedder=embedder)
+    first.create_tenant(TENANT)
+    first.ingest(TENANT, [corpus])
+    rechunked = KnowledgeBase(settings.model_copy(update={"chunk_tokens": 64}), embedder=embedder)
+
+    report = rechunked.ingest(TENANT, [corpus])
+
+    assert (report.updated, report.unchanged) == (3, 0)
 
 
 def test_ingest_bad_file_is_reported_and_rest_indexed(base: KnowledgeBase, corpus: Path) -> None:
