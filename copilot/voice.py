@@ -1,9 +1,13 @@
-"""The brand-voice guide of a tenant (how replies should sound)."""
+"""The brand-voice guide of a tenant (how replies should sound), and the checks a draft goes through."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
+import pyphen
 from pydantic import BaseModel, ConfigDict, Field
 
 EmojiPolicy = Literal["none", "sparing", "allowed"]
@@ -39,3 +43,136 @@ class BrandVoice(BaseModel):
     clarifying_questions: list[str] = Field(default_factory=list)
     empathy_openers: list[str] = Field(default_factory=list)
     guide: str = Field("", description="Free text of the guide (a Markdown body), for the LLM prompt.")
+
+
+# --- checking and fixing drafts ---------------------------------------------------------------
+
+_EMOJI = re.compile(
+    "[\U0001f300-\U0001faff\U00002600-\U000027bf\U0001f000-\U0001f2ff\U0001f900-\U0001f9ff\u2b50\u2b55\u203c\u2049]"
+    "\ufe0f?"
+)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_WORDS = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One place where a draft breaks the voice guide; ``fix`` is set when it can be fixed mechanically."""
+
+    rule: str       # banned_phrase | preferred_term | never_promise | verification | emoji | reading_level
+    start: int
+    end: int
+    text: str
+    message: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceResult:
+    text: str
+    changes: list[str] = field(default_factory=list)
+    remaining: list[Violation] = field(default_factory=list)
+
+
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    left = r"\b" if phrase[:1].isalnum() else ""
+    right = r"\b" if phrase[-1:].isalnum() else ""
+    return re.compile(f"{left}{re.escape(phrase)}{right}", re.IGNORECASE)
+
+
+def reading_grade(text: str) -> float:
+    """Flesch-Kincaid grade level, with syllables from pyphen's English hyphenation dictionary."""
+    words = _WORDS.findall(text)
+    sentences = [s for s in _SENTENCE.findall(text) if _WORDS.search(s)]
+    if not words or not sentences:
+        return 0.0
+    syllables = sum(len(_hyphenator().positions(w.lower())) + 1 for w in words)
+    return 0.39 * len(words) / len(sentences) + 11.8 * syllables / len(words) - 15.59
+
+
+@lru_cache(maxsize=1)
+def _hyphenator() -> pyphen.Pyphen:
+    return pyphen.Pyphen(lang="en_US")
+
+
+def _match_case(original: str, replacement: str) -> str:
+    if replacement and original[:1].isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+class VoiceChecker:
+    """Checks a draft against a ``BrandVoice`` and fixes what can be fixed mechanically."""
+
+    def __init__(self, voice: BrandVoice) -> None:
+        self.voice = voice
+        self._replacements = [(_phrase_pattern(b.phrase), b.replacement, "banned_phrase",
+                               f"banned phrase {b.phrase!r}") for b in voice.banned_phrases]
+        self._replacements += [(_phrase_pattern(old), term.use, "preferred_term", f"say {term.use!r}, not {old!r}")
+                               for term in voice.preferred_terms for old in term.instead_of]
+        self._promises = [_phrase_pattern(p) for p in voice.never_promise]
+        self._verification = [_phrase_pattern(p) for p in voice.verification_required_for]
+
+    def emoji_policy(self, channel: str) -> EmojiPolicy:
+        return self.voice.emoji.get(channel, self.voice.emoji.get("default", "none"))
+
+    def check(self, text: str, channel: str = "default", *, verified: bool = True) -> list[Violation]:
+        """Every violation with its span, in order of position."""
+        found: list[Violation] = []
+        for pattern, replacement, rule, message in self._replacements:
+            found += [Violation(rule, m.start(), m.end(), m.group(0), message, _match_case(m.group(0), replacement))
+                      for m in pattern.finditer(text)]
+        for pattern in self._promises:
+            found += [Violation("never_promise", m.start(), m.end(), m.group(0),
+                                f"never promise {m.group(0)!r}: say what will happen and when, without a guarantee")
+                      for m in pattern.finditer(text)]
+        if not verified:
+            for pattern in self._verification:
+                found += [Violation("verification", m.start(), m.end(), m.group(0),
+                                    f"{m.group(0)!r} needs the customer's identity verified first")
+                          for m in pattern.finditer(text)]
+        emojis = list(_EMOJI.finditer(text))
+        policy = self.emoji_policy(channel)
+        allowed = {"none": 0, "sparing": 1, "allowed": len(emojis)}[policy]
+        found += [Violation("emoji", m.start(), m.end(), m.group(0),
+                            f"emoji policy on {channel} is {policy!r}", "") for m in emojis[allowed:]]
+        grade = reading_grade(text)
+        if grade > self.voice.reading_level_max_grade:
+            found.append(Violation("reading_level", 0, len(text), "",
+                                   f"reading grade {grade:.1f} is above the target "
+                                   f"{self.voice.reading_level_max_grade:g}: use shorter sentences and words"))
+        return sorted(found, key=lambda v: (v.start, v.end))
+
+    def apply(self, text: str, channel: str = "default", *, verified: bool = True) -> VoiceResult:
+        """Replace banned phrases and off-brand terms, drop emoji the channel does not allow."""
+        changes: list[str] = []
+        fixable = [v for v in self.check(text, channel, verified=verified) if v.fix is not None]
+        result, last = [], 0
+        for violation in fixable:
+            if violation.start < last:
+                continue  # overlaps a fix already made
+            result.append(text[last : violation.start])
+            result.append(violation.fix or "")
+            changes.append(f"{violation.rule}: {violation.text!r} -> {violation.fix!r}")
+            last = violation.end
+        result.append(text[last:])
+        fixed = re.sub(r"[ \t]{2,}", " ", "".join(result))
+        fixed = re.sub(r" +([,.!?])", r"\1", fixed).strip()
+        fixed = re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), fixed)
+        return VoiceResult(fixed, changes, self.check(fixed, channel, verified=verified))
+
+    def greeting(self, channel: str, customer_name: str | None) -> str:
+        name = self._name(customer_name)
+        if not name:
+            return self.voice.greeting_without_name
+        template = self.voice.greeting.get(channel, self.voice.greeting.get("default", "Hi {customer_name},"))
+        return template.replace("{customer_name}", name)
+
+    def sign_off(self, channel: str) -> str:
+        return self.voice.sign_off.get(channel, self.voice.sign_off.get("default", ""))
+
+    def _name(self, customer_name: str | None) -> str:
+        if not customer_name or self.voice.use_customer_name == "never":
+            return ""
+        parts = customer_name.split()
+        return parts[0] if self.voice.use_customer_name == "first_name" and parts else customer_name.strip()

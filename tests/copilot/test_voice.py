@@ -1,0 +1,79 @@
+"""Brand voice: violations with their spans, mechanical fixes, greetings, reading grade."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from copilot.voice import BrandVoice, VoiceChecker, reading_grade
+
+SAMPLE_VOICE = Path(__file__).resolve().parents[2] / "samples" / "brightwave" / "brand-voice.yaml"
+
+
+@pytest.fixture(scope="module")
+def checker() -> VoiceChecker:
+    return VoiceChecker(BrandVoice.model_validate(yaml.safe_load(SAMPLE_VOICE.read_text(encoding="utf-8"))))
+
+
+def test_check_banned_phrase_reports_span_and_fix(checker: VoiceChecker) -> None:
+    text = "Thanks. Unfortunately the order shipped late."
+
+    [violation] = [v for v in checker.check(text, "webchat") if v.rule == "banned_phrase"]
+
+    assert text[violation.start : violation.end] == "Unfortunately"
+    assert violation.fix == "I'm sorry, but"
+
+
+def test_check_never_promise_is_reported_without_fix(checker: VoiceChecker) -> None:
+    violations = checker.check("Your refund is guaranteed to arrive.", "webchat")
+
+    promise = [v for v in violations if v.rule == "never_promise"]
+    assert [v.text for v in promise] == ["guaranteed"]
+    assert promise[0].fix is None
+
+
+def test_check_verification_words_only_before_verification(checker: VoiceChecker) -> None:
+    text = "I can order a replacement SIM for you."
+
+    assert [v.text for v in checker.check(text, "sms", verified=False) if v.rule == "verification"] == [
+        "replacement SIM"]
+    assert not [v for v in checker.check(text, "sms", verified=True) if v.rule == "verification"]
+
+
+def test_apply_replaces_banned_and_preferred_terms_and_keeps_sentence_case(checker: VoiceChecker) -> None:
+    result = checker.apply("Unfortunately your passcode expired. Kindly use the portal.", "webchat")
+
+    assert result.text == "I'm sorry, but your account PIN expired. Please use My Brightwave app."
+    assert len(result.changes) == 4
+    assert not [v for v in result.remaining if v.fix is not None]
+
+
+def test_apply_deleting_phrase_leaves_clean_spacing(checker: VoiceChecker) -> None:
+    result = checker.apply("Please be advised your bill is ready.", "email")
+
+    assert result.text == "Your bill is ready."
+
+
+@pytest.mark.parametrize(("channel", "kept"), [("sms", 0), ("whatsapp", 1)])
+def test_apply_emoji_follow_channel_policy(checker: VoiceChecker, channel: str, kept: int) -> None:
+    result = checker.apply("Your parcel is on its way 🚚 see you soon 😊", channel)
+
+    assert sum(ch in result.text for ch in "🚚😊") == kept
+
+
+def test_check_reading_level_flags_dense_prose(checker: VoiceChecker) -> None:
+    dense = ("Notwithstanding the aforementioned considerations, reimbursement eligibility necessitates "
+             "comprehensive documentation substantiating unauthorised transactional irregularities.")
+
+    assert reading_grade(dense) > 12
+    assert "reading_level" in {v.rule for v in checker.check(dense, "webchat")}
+    assert "reading_level" not in {v.rule for v in checker.check("Your bill is ready. You can pay it now.", "webchat")}
+
+
+def test_greeting_uses_first_name_and_falls_back_without_one(checker: VoiceChecker) -> None:
+    assert checker.greeting("sms", "Maya Lopez") == "Hi Maya,"
+    assert checker.greeting("email", "Maya Lopez") == "Hello Maya,"
+    assert checker.greeting("webchat", None) == "Hi there,"
+    assert checker.sign_off("sms") == "- Brightwave"
