@@ -244,24 +244,37 @@ def knowledge_search(
 
 @eval_app.command("benchmark")
 def eval_benchmark(
-    name: Annotated[str, typer.Argument(help="doc2dial")],
-    data: Annotated[Path, typer.Option(help="The dataset file.")],
-    system: Annotated[str, typer.Option(help="copilot, naive (the tutorial baseline), or all (both).")] = "all",
+    name: Annotated[str, typer.Argument(help="doc2dial or banking77")],
+    data: Annotated[Path | None, typer.Option(help="doc2dial: the dataset file.")] = None,
+    train: Annotated[Path | None, typer.Option(help="banking77: the training file (text,category).")] = None,
+    test: Annotated[Path | None, typer.Option(help="banking77: the test file (text,category).")] = None,
+    system: Annotated[str, typer.Option(help="doc2dial: copilot, naive (the tutorial baseline), or all.")] = "all",
     as_json: JsonOpt = False,
 ) -> None:
     """Run a benchmark on a public dataset; progress on stderr, results on stdout."""
-    from evals.benchmarks import doc2dial
+    from evals.benchmarks import banking77, doc2dial
     from knowledge.embeddings import embedder_from_settings
 
+    def log(message: str) -> None:
+        err.print(message, highlight=False)
+
+    def existing(path: Path | None, option: str) -> Path:
+        if path is None:
+            raise InvalidInput(f"{name} needs {option} FILE")
+        if not path.is_file():
+            raise InvalidInput(f"no such file: {path}")
+        return path
+
     with _errors(as_json):
-        if name != "doc2dial":
-            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial")
-        if system not in ("copilot", "naive", "all"):
-            raise InvalidInput(f"unknown system {system!r}; choose copilot, naive or all")
-        if not data.is_file():
-            raise InvalidInput(f"no such file: {data}")
-        result = doc2dial.run(data, system, embedder_from_settings(_settings()),
-                              log=lambda m: err.print(m, highlight=False))
+        if name == "doc2dial":
+            if system not in ("copilot", "naive", "all"):
+                raise InvalidInput(f"unknown system {system!r}; choose copilot, naive or all")
+            result = doc2dial.run(existing(data, "--data"), system, embedder_from_settings(_settings()), log=log)
+        elif name == "banking77":
+            result = banking77.run(existing(train, "--train"), existing(test, "--test"),
+                                   embedder_from_settings(_settings()), log)
+        else:
+            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, banking77")
     payload = result.as_json()
 
     def render() -> None:
