@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from copilot.errors import InvalidInput
+from copilot.extract import sentences
 
 # GSM 03.38 basic character set; the extension characters cost two septets each
 _GSM_BASIC = set(
@@ -84,7 +85,7 @@ def plain_text(text: str) -> tuple[str, list[str]]:
 def _split(text: str, fits: ChannelFits) -> list[str]:
     if fits(text):
         return [text]
-    pieces = re.split(r"(?<=[.!?])\s+|\n+", text)
+    pieces = sentences(text)
     messages: list[str] = []
     current = ""
     for piece in pieces:

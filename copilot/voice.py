@@ -10,6 +10,8 @@ from typing import Literal
 import pyphen
 from pydantic import BaseModel, ConfigDict, Field
 
+from copilot.extract import sentences
+
 EmojiPolicy = Literal["none", "sparing", "allowed"]
 
 
@@ -51,7 +53,6 @@ _EMOJI = re.compile(
     "[\U0001f300-\U0001faff\U00002600-\U000027bf\U0001f000-\U0001f2ff\U0001f900-\U0001f9ff\u2b50\u2b55\u203c\u2049]"
     "\ufe0f?"
 )
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _WORDS = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 
@@ -83,11 +84,11 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
 def reading_grade(text: str) -> float:
     """Flesch-Kincaid grade level, with syllables from pyphen's English hyphenation dictionary."""
     words = _WORDS.findall(text)
-    sentences = [s for s in _SENTENCE.findall(text) if _WORDS.search(s)]
-    if not words or not sentences:
+    counted = [s for s in sentences(text) if _WORDS.search(s)]
+    if not words or not counted:
         return 0.0
     syllables = sum(len(_hyphenator().positions(w.lower())) + 1 for w in words)
-    return 0.39 * len(words) / len(sentences) + 11.8 * syllables / len(words) - 15.59
+    return 0.39 * len(words) / len(counted) + 11.8 * syllables / len(words) - 15.59
 
 
 @lru_cache(maxsize=1)
