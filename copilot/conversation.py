@@ -1,4 +1,4 @@
-"""Threads as consoles send them: messages, turns (messaging bursts) and the retrieval query."""
+"""Threads as consoles send them: messages, turns (messaging bursts), the retrieval query, the token budget."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from copilot.facts import extract_facts, region_of
 from copilot.ports import RetrievalQuery
 from copilot.tokens import count_tokens
 
@@ -114,3 +115,48 @@ def retrieval_query(thread: Thread, context_tokens: int = 400) -> RetrievalQuery
     first = next((i for i, t in enumerate(all_turns[:latest_index]) if t.role == Role.CUSTOMER), None)
     topic = "" if first is None else " ".join(t.text for t in all_turns[first : min(first + 2, latest_index)])
     return RetrievalQuery(text=latest, context=tuple(context), topic=topic)
+
+
+def fit_to_budget(thread: Thread, budget: int, *, opening_share: float = 0.2) -> Thread:
+    """The thread cut to ``budget`` tokens: the opening, the latest messages, and the facts of the middle.
+
+    Messages are kept whole. The opening gets up to ``opening_share`` of the budget; the latest messages get
+    what remains after a system note that lists the facts (order ids, amounts, dates, emails, phone numbers)
+    of the messages that were left out, so nothing a reply depends on is lost.
+    """
+    costs = [count_tokens(m.text) + 4 for m in thread.messages]  # a few tokens of role and framing each
+    if sum(costs) <= budget or len(thread.messages) < 3:
+        return thread
+    head: list[int] = []
+    spent = 0
+    for i, cost in enumerate(costs):
+        if spent + cost > budget * opening_share or i == len(costs) - 1:
+            break
+        head.append(i)
+        spent += cost
+    if not head:
+        head = [0]
+        spent = costs[0]
+    region = region_of(thread.customer.locale)
+    facts_of = [[f"{f.kind}: {f.text}" for f in extract_facts(m.text, region)] for m in thread.messages]
+
+    def note(left_out: list[int]) -> Message:
+        unique = list(dict.fromkeys(fact for i in left_out for fact in facts_of[i]))
+        text = f"[{len(left_out)} earlier messages left out" + (f"; facts in them: {'; '.join(unique)}]" if unique
+                                                                 else "]")
+        return Message(role=Role.SYSTEM, text=text)
+
+    tail: list[int] = []
+    for i in range(len(costs) - 1, head[-1], -1):
+        left_out = list(range(head[-1] + 1, i))
+        if spent + sum(costs[j] for j in tail) + costs[i] + count_tokens(note(left_out).text) + 4 > budget:
+            break
+        tail.insert(0, i)
+    if not tail:  # even the latest message alone does not fit beside the opening: keep the latest
+        tail = [len(costs) - 1]
+    left_out = list(range(head[-1] + 1, tail[0]))
+    messages = [thread.messages[i] for i in head]
+    if left_out:
+        messages.append(note(left_out))
+    messages += [thread.messages[i] for i in tail]
+    return thread.model_copy(update={"messages": messages})
