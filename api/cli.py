@@ -244,15 +244,15 @@ def knowledge_search(
 
 @eval_app.command("benchmark")
 def eval_benchmark(
-    name: Annotated[str, typer.Argument(help="doc2dial or banking77")],
-    data: Annotated[Path | None, typer.Option(help="doc2dial: the dataset file.")] = None,
+    name: Annotated[str, typer.Argument(help="doc2dial, tweetsumm or banking77")],
+    data: Annotated[Path | None, typer.Option(help="doc2dial, tweetsumm: the dataset file.")] = None,
     train: Annotated[Path | None, typer.Option(help="banking77: the training file (text,category).")] = None,
     test: Annotated[Path | None, typer.Option(help="banking77: the test file (text,category).")] = None,
     system: Annotated[str, typer.Option(help="doc2dial: copilot, naive (the tutorial baseline), or all.")] = "all",
     as_json: JsonOpt = False,
 ) -> None:
     """Run a benchmark on a public dataset; progress on stderr, results on stdout."""
-    from evals.benchmarks import banking77, doc2dial
+    from evals.benchmarks import banking77, doc2dial, tweetsumm
     from knowledge.embeddings import embedder_from_settings
 
     def log(message: str) -> None:
@@ -270,11 +270,13 @@ def eval_benchmark(
             if system not in ("copilot", "naive", "all"):
                 raise InvalidInput(f"unknown system {system!r}; choose copilot, naive or all")
             result = doc2dial.run(existing(data, "--data"), system, embedder_from_settings(_settings()), log=log)
+        elif name == "tweetsumm":
+            result = tweetsumm.run(existing(data, "--data"), log)
         elif name == "banking77":
             result = banking77.run(existing(train, "--train"), existing(test, "--test"),
                                    embedder_from_settings(_settings()), log)
         else:
-            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, banking77")
+            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, tweetsumm, banking77")
     payload = result.as_json()
 
     def render() -> None:
