@@ -6,15 +6,22 @@ with no embedding function and always given vectors; telemetry is off.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 
 from copilot.errors import IndexMismatch, ServiceUnavailable
 from copilot.ports import Matrix, Vector
+
+_BATCH = 4000  # ids per Chroma call
+T = TypeVar("T")
+
+
+def _is_gone(exc: Exception) -> bool:
+    return type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc)
 
 
 class VectorIndex:
@@ -80,60 +87,61 @@ class VectorIndex:
         self._collections[name] = collection
         return collection
 
+    def _run(self, tenant: str, kind: str, create: bool, what: str, action: Callable[[Any], T]) -> T | None:
+        """Run ``action`` on the collection (None when it does not exist and ``create`` is off).
+
+        A handle cached before another process dropped and recreated the collection (a reindex) fails
+        with "does not exist": the handle is dropped and the action retried once on a fresh one.
+        """
+        for attempt in (1, 2):
+            collection = self._collection(tenant, kind, create=create)
+            if collection is None:
+                return None
+            try:
+                return action(collection)
+            except Exception as exc:
+                if attempt == 1 and _is_gone(exc):
+                    self._collections.pop(self.collection_name(tenant, kind), None)
+                    continue
+                raise ServiceUnavailable(f"vector store {what} failed: {exc}") from exc
+        return None
+
     def add(self, tenant: str, kind: str, ids: Sequence[str], vectors: Matrix,
             metadatas: Sequence[dict[str, Any]]) -> None:
-        collection = self._collection(tenant, kind, create=True)
-        assert collection is not None
-        batch = 4000
-        try:
-            for start in range(0, len(ids), batch):
-                collection.upsert(
-                    ids=list(ids[start : start + batch]),
-                    embeddings=vectors[start : start + batch],
-                    metadatas=list(metadatas[start : start + batch]),
-                )
-        except Exception as exc:
-            raise ServiceUnavailable(f"vector store write failed: {exc}") from exc
+        def upsert(collection: Any) -> None:
+            for start in range(0, len(ids), _BATCH):
+                collection.upsert(ids=list(ids[start : start + _BATCH]), embeddings=vectors[start : start + _BATCH],
+                                  metadatas=list(metadatas[start : start + _BATCH]))
+
+        self._run(tenant, kind, True, "write", upsert)
 
     def delete(self, tenant: str, kind: str, ids: Sequence[str]) -> None:
-        collection = self._collection(tenant, kind, create=False)
-        if collection is None or not ids:
-            return
-        try:
-            for start in range(0, len(ids), 4000):
-                collection.delete(ids=list(ids[start : start + 4000]))
-        except Exception as exc:
-            raise ServiceUnavailable(f"vector store delete failed: {exc}") from exc
+        def remove(collection: Any) -> None:
+            for start in range(0, len(ids), _BATCH):
+                collection.delete(ids=list(ids[start : start + _BATCH]))
+
+        if ids:
+            self._run(tenant, kind, False, "delete", remove)
 
     def ids(self, tenant: str, kind: str) -> set[str]:
-        collection = self._collection(tenant, kind, create=False)
-        if collection is None:
-            return set()
-        try:
-            return set(collection.get(include=[])["ids"])
-        except Exception as exc:
-            raise ServiceUnavailable(f"vector store read failed: {exc}") from exc
+        found = self._run(tenant, kind, False, "read", lambda c: set(c.get(include=[])["ids"]))
+        return found or set()
 
     def count(self, tenant: str, kind: str) -> int:
-        collection = self._collection(tenant, kind, create=False)
-        return 0 if collection is None else int(collection.count())
+        return self._run(tenant, kind, False, "count", lambda c: int(c.count())) or 0
 
     def query(self, tenant: str, kind: str, vector: Vector, n: int) -> list[tuple[str, float]]:
         """The ``n`` nearest chunk ids with their cosine similarity, best first."""
-        collection = self._collection(tenant, kind, create=False)
-        if collection is None:
-            return []
-        try:
+        def nearest(collection: Any) -> list[tuple[str, float]]:
             available = collection.count()
             if available == 0:
                 return []
             result = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)],
                                       n_results=min(n, available), include=["distances"])
-        except Exception as exc:
-            raise ServiceUnavailable(f"vector store query failed: {exc}") from exc
-        ids = result["ids"][0]
-        distances = (result.get("distances") or [[]])[0]
-        return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+            distances = (result.get("distances") or [[]])[0]
+            return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
+
+        return self._run(tenant, kind, False, "query", nearest) or []
 
     def drop_tenant(self, tenant: str, kinds: Sequence[str]) -> None:
         for kind in kinds:

@@ -360,3 +360,18 @@ def test_ingest_folder_of_thousands_of_files_reports_each_bad_one_and_repeats_cl
     assert (again.added, again.updated, again.unchanged, len(again.failed)) == (0, 0, 1500, 2)
     assert kb.registry.chunk_count(TENANT) == 1500
     assert kb.vectors.count(TENANT, "article") == 1500
+
+
+def test_search_in_another_process_survives_a_reindex(settings: Settings, embedder: LocalEmbedder,
+                                                       corpus: Path) -> None:
+    writer = KnowledgeBase(settings, embedder=embedder)
+    writer.create_tenant(TENANT)
+    writer.ingest(TENANT, [corpus])
+    reader = KnowledgeBase(settings, embedder=embedder)
+    assert reader.search(TENANT, "when does my refund arrive")  # caches its collection handles
+
+    writer.reindex(TENANT)  # drops and recreates the collections under the reader's feet
+    results = reader.search(TENANT, "when does my refund arrive")
+
+    assert results[0].document_id == "articles/refunds.md"
+    assert results[0].metadata["dense"] > 0
