@@ -22,6 +22,7 @@ from rich.table import Table
 from copilot.errors import CopilotError, IndexMismatch, InvalidInput, ServiceUnavailable
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
+from knowledge.ingest import IngestReport
 from knowledge.ingest import Progress as IngestProgress
 
 app = typer.Typer(help="Agent-assist copilot: grounded reply suggestions, summaries and next-best actions.",
@@ -87,6 +88,11 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[IngestProgress], 
         yield update
 
 
+def _print_failures(report: IngestReport) -> None:
+    for failure in report.failed:
+        err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False, soft_wrap=True)
+
+
 def _emit(as_json: bool, payload: Any, render: Callable[[], None]) -> None:
     if as_json:
         print(json.dumps(payload, default=str))
@@ -139,9 +145,7 @@ def knowledge_ingest(
                   f"{report.unchanged} unchanged, {report.removed} removed documents; "
                   f"{report.chunks} chunks indexed, {report.chunks_removed} removed"
                   + (f"; {report.ignored} files of other types ignored" if report.ignored else ""))
-        for failure in report.failed:
-            err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False,
-                      soft_wrap=True)
+        _print_failures(report)
 
     _emit(as_json, report.as_json(), render)
     if report.failed:
@@ -318,8 +322,7 @@ def demo(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.
             report = kb.ingest(SAMPLE_BRAND, [sample_brand_dir()], prune=True, by="demo", progress=progress)
     out.print(f"sample brand {SAMPLE_BRAND!r}: {report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged documents ({report.chunks} chunks indexed)")
-    for failure in report.failed:
-        err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False, soft_wrap=True)
+    _print_failures(report)
     if report.failed:
         raise typer.Exit(1)
     if serve_:

@@ -154,6 +154,7 @@ class Ingestor:
             self._sweep(tenant)
             seen: dict[str, str] = {}
             documents: list[SourceDocument] = []
+            sections = 0
             for done, (path, path_id) in enumerate(files, start=1):
                 if progress:
                     progress(Progress(done, len(files), str(path)))
@@ -169,9 +170,10 @@ class Ingestor:
                     continue
                 seen[document.document_id] = str(path)
                 documents.append(document)
-                if sum(len(d.sections) for d in documents) >= self.batch_chunks:
+                sections += len(document.sections)
+                if sections >= self.batch_chunks:
                     self._ingest_batch(tenant, documents, report, by)
-                    documents = []
+                    documents, sections = [], 0
             self._ingest_batch(tenant, documents, report, by)
             if prune:
                 roots = [p.resolve() for p in paths]

@@ -15,7 +15,7 @@ from rouge_score import rouge_scorer
 
 from copilot.conversation import Message, Role, Thread
 from copilot.errors import InvalidInput
-from copilot.summarize import abstract, clean
+from copilot.summarize import abstract, opening_and_reply
 from evals.contract import BenchmarkResult, latency_summary
 
 _ROLES = {"customer": Role.CUSTOMER, "agent": Role.AGENT}
@@ -52,9 +52,8 @@ def load(path: Path) -> list[tuple[Thread, list[str]]]:
 
 
 def lead(thread: Thread) -> str:
-    customer = next((m.text for m in thread.messages if m.role == Role.CUSTOMER), "")
-    agent = next((m.text for m in reversed(thread.messages) if m.role == Role.AGENT), "")
-    return f"{clean(customer)} {clean(agent)}".strip()
+    customer, agent = opening_and_reply(thread)
+    return f"{customer} {agent}".strip()
 
 
 def _score(name: str, cases: list[tuple[Thread, list[str]]], summarize: Callable[[Thread], str]) -> BenchmarkResult:
