@@ -12,6 +12,7 @@ CopilotError
 │   └── EmptyDocument
 ├── IndexMismatch              the stored index was built with another embedding model: reindex
 └── ServiceUnavailable         a backing store or model is down or not loaded (runtime failure)
+    └── LLMError               the LLM endpoint failed (LLMTimeout, LLMRateLimited, LLMBadOutput)
 """
 
 from __future__ import annotations
@@ -80,3 +81,23 @@ class IndexMismatch(CopilotError):
 
 class ServiceUnavailable(CopilotError):
     type = "service-unavailable"
+
+
+class LLMError(ServiceUnavailable):
+    """The LLM endpoint failed: the grounded engine answers instead and the response says why."""
+
+    type = "llm-error"
+
+
+class LLMTimeout(LLMError):
+    type = "llm-timeout"
+
+
+class LLMRateLimited(LLMError):
+    type = "llm-rate-limited"
+
+
+class LLMBadOutput(LLMError):
+    """The endpoint answered, but not with what was asked for (e.g. JSON that does not parse)."""
+
+    type = "llm-bad-output"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,3 +69,35 @@ class Retriever(Protocol):
         tags: Sequence[str] | None = None,
         locale: str | None = None,
     ) -> list[Passage]: ...
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a chat-completion request: role is system, user or assistant."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """What a chat model answered, with the token counts the endpoint reported (0 when it did not)."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 1
+
+
+class ChatModel(Protocol):
+    """An OpenAI-compatible chat model. Raises ``copilot.errors.LLMError`` subclasses on failure."""
+
+    @property
+    def model(self) -> str: ...
+
+    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False,
+                 max_tokens: int | None = None) -> ChatResult: ...
+
+    def stream(self, messages: Sequence[ChatMessage], *, json_mode: bool = False,
+               max_tokens: int | None = None) -> Iterator[str]: ...

@@ -18,6 +18,7 @@ netguard.install()
 from copilot.settings import Settings  # noqa: E402
 from knowledge.base import KnowledgeBase  # noqa: E402
 from knowledge.embeddings import LocalEmbedder  # noqa: E402
+from tests.fakellm import FakeLLM  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "brightwave"
@@ -40,3 +41,10 @@ def kb(settings: Settings, embedder: LocalEmbedder) -> Iterator[KnowledgeBase]:
     base = KnowledgeBase(settings, embedder=embedder)
     base.create_tenant("acme")
     yield base
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    """A started OpenAI-compatible chat server on loopback; script it with ``reply``, ``fail``, ``delay``..."""
+    with FakeLLM() as server:
+        yield server
