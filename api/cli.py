@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.wiring import Engines, read_thread
+from copilot.conversation import Thread
 from copilot.errors import CopilotError, IndexMismatch, InvalidInput, ServiceUnavailable
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
@@ -295,6 +297,55 @@ def eval_benchmark(
 
 
 # --- service ----------------------------------------------------------------------------------
+
+# --- engines -----------------------------------------------------------------------------------
+
+ThreadArg = Annotated[Path, typer.Argument(help="A thread JSON file, as a console sends it.")]
+EngineOpt = Annotated[str | None, typer.Option(
+    "--engine", help="grounded (no LLM) or llm; default: llm when COPILOT_LLM_* is set, else grounded.")]
+ThreadTenantOpt = Annotated[str | None, typer.Option(
+    "--tenant", "-t", help="The tenant (brand); default: the thread's own 'tenant' field.")]
+
+
+def _thread_and_tenant(path: Path, tenant: str | None) -> tuple[Thread, str]:
+    thread = read_thread(path)
+    chosen = tenant or thread.tenant
+    if not chosen:
+        raise InvalidInput("no tenant: pass --tenant or set 'tenant' in the thread file")
+    if thread.tenant and tenant and thread.tenant != tenant:
+        raise InvalidInput(f"the thread belongs to tenant {thread.tenant!r}, not {tenant!r}")
+    return thread, chosen
+
+
+@app.command()
+def suggest(thread_file: ThreadArg, tenant: ThreadTenantOpt = None, engine: EngineOpt = None,
+            n: Annotated[int, typer.Option("-n", help="How many suggestions, 1 to 10.")] = 3,
+            as_json: JsonOpt = False) -> None:
+    """Reply suggestions for a thread, grounded in the tenant's knowledge, in its voice."""
+    with _errors(as_json):
+        thread, tenant_name = _thread_and_tenant(thread_file, tenant)
+        settings = _settings()
+        result = Engines(KnowledgeBase(settings), settings).suggest(tenant_name, thread, engine=engine, n=n)
+
+    def render() -> None:
+        if result.fallback_from:
+            err.print(f"[yellow]note:[/yellow] {result.note}", highlight=False, soft_wrap=True)
+        elif result.note:
+            out.print(f"[dim]{result.note}[/dim]", highlight=False, soft_wrap=True)
+        for number, item in enumerate(result.suggestions, start=1):
+            out.print(f"[bold]{number}. {item.source}[/bold] (confidence {item.confidence:.2f}"
+                      + (f", {item.sms_segments} SMS segment(s)" if item.sms_segments else "") + ")",
+                      highlight=False)
+            out.print(item.text, highlight=False, soft_wrap=True)
+            for citation in item.citations:
+                where = f"{citation.title} > {citation.section}" if citation.section else citation.title
+                out.print(f"   [dim]source: {citation.document_id} ({where})[/dim]", highlight=False)
+            for check in item.checks:
+                for line in [*check.changes, *check.violations]:
+                    out.print(f"   [dim]{check.name}: {line}[/dim]", highlight=False, soft_wrap=True)
+
+    _emit(as_json, result.model_dump(mode="json"), render)
+
 
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",

@@ -9,8 +9,6 @@ time to fall back to the grounded engine.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from email.utils import parsedate_to_datetime
@@ -32,8 +30,6 @@ T = TypeVar("T")
 # Worth another try: the endpoint is busy or briefly broken. Anything else in 4xx is our request's fault.
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _DETAIL_CHARS = 200
-# A fenced block, as models like to wrap JSON, sometimes after a sentence of their own.
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*(.*?)\s*```", re.DOTALL)
 
 
 class OpenAIChatModel:
@@ -280,21 +276,3 @@ def _retry_after(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def parse_json_object(text: str) -> dict[str, Any]:
-    """The JSON object in a model's answer, which may be wrapped in a ```json fence (the first one).
-
-    Raises:
-        LLMBadOutput: the text is not one JSON object.
-    """
-    stripped = text.strip()
-    fenced = _FENCE.search(stripped)
-    candidate = fenced.group(1) if fenced and not stripped.startswith("{") else stripped
-    try:
-        value = json.loads(candidate)
-    except ValueError as exc:
-        raise LLMBadOutput(f"the model's answer is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise LLMBadOutput(f"the model's answer is JSON but not an object (a {type(value).__name__})")
-    return value

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from copilot.errors import UnknownTenant
+from copilot.macros import Macro
+from copilot.playbooks import Playbook
 from copilot.ports import Embedder, Passage, RetrievalQuery
 from copilot.settings import Settings
+from copilot.suggest import TenantProfile
+from copilot.voice import BrandVoice
 from knowledge.chunking import Chunker
-from knowledge.documents import SourceDocument
+from knowledge.documents import Kind, SourceDocument
 from knowledge.embeddings import embedder_from_settings
 from knowledge.ingest import Ingestor, IngestReport, ProgressCallback
 from knowledge.registry import DocumentRecord, Registry, VersionRecord, make_engine
@@ -76,6 +80,15 @@ class KnowledgeBase:
 
     def history(self, tenant: str, document_id: str) -> list[VersionRecord]:
         return self.registry.history(tenant, document_id)
+
+    def profile(self, tenant: str) -> TenantProfile:
+        """The tenant's voice guide, macros and playbooks as the engines use them (from the ingested files)."""
+        records = self.registry.documents(tenant)
+        voices = [BrandVoice.model_validate(r.payload) for r in records if r.kind == Kind.BRAND_VOICE and r.payload]
+        macros = [Macro.model_validate(m) for r in records if r.kind == Kind.MACRO and r.payload
+                  for m in r.payload.get("macros", [])]
+        playbooks = [Playbook.model_validate(r.payload) for r in records if r.kind == Kind.PLAYBOOK and r.payload]
+        return TenantProfile(voice=voices[0] if voices else None, macros=macros, playbooks=playbooks)
 
     # --- retrieval ---
 

@@ -48,3 +48,17 @@ def fake_llm() -> Iterator[FakeLLM]:
     """A started OpenAI-compatible chat server on loopback; script it with ``reply``, ``fail``, ``delay``..."""
     with FakeLLM() as server:
         yield server
+
+
+SAMPLE_TENANT = "brightwave"
+
+
+@pytest.fixture(scope="session")
+def sample_kb(tmp_path_factory: pytest.TempPathFactory, embedder: LocalEmbedder) -> KnowledgeBase:
+    """The sample brand ingested once per session: read it, never write to it (use ``kb`` for writes)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("sample") / "data", _env_file=None)  # type: ignore[call-arg]
+    base = KnowledgeBase(settings, embedder=embedder)
+    base.create_tenant(SAMPLE_TENANT)
+    report = base.ingest(SAMPLE_TENANT, [SAMPLE])
+    assert not report.failed, report.failed
+    return base

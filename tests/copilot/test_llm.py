@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from copilot.drafting import parse_json_object
 from copilot.errors import LLMBadOutput, LLMError, LLMRateLimited, LLMTimeout, ServiceUnavailable
-from copilot.llm import OpenAIChatModel, parse_json_object
+from copilot.llm import OpenAIChatModel
 from copilot.ports import ChatMessage, ChatModel
 from copilot.settings import Settings
 from tests.fakellm import FakeLLM
