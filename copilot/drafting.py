@@ -44,7 +44,7 @@ from copilot.suggest import (
 from copilot.voice import BrandVoice
 
 _URL = re.compile(r"https?://[^\s)>\]]+")
-_MASKED_KINDS = {"email": "[email]", "phone": "[phone]", "card": "[card]"}
+_MASKED_KINDS = {"email": "[email]", "phone": "[phone]", "card": "[card]", "imei": "[imei]", "account": "[account]"}
 # A fenced block, as models like to wrap JSON, sometimes after a sentence of their own.
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*(.*?)\s*```", re.DOTALL)
 _SOURCES_LINE = re.compile(r"\n?\s*SOURCES:\s*(.*)$", re.IGNORECASE | re.DOTALL)

@@ -64,9 +64,10 @@ def test_drafts_are_cited_checked_and_in_the_brand_voice(sample_kb: KnowledgeBas
 def test_personal_data_never_reaches_the_llm(sample_kb: KnowledgeBase, fake_llm: FakeLLM) -> None:
     fake_llm.responder = drafts_from_first_passage
     thread = stolen(f"my email is {CANARY_EMAIL} and my card {CANARY_CARD}, call me on +44 7700 900123")
+    assert mask_personal_data(CANARY_CARD) == "[card]"
     engine_for(sample_kb, fake_llm).suggest(SAMPLE_TENANT, thread, sample_kb.profile(SAMPLE_TENANT))
     prompt = fake_llm.chat_requests[-1].prompt
-    assert CANARY_EMAIL not in prompt and "7700 900123" not in prompt
+    assert CANARY_EMAIL not in prompt and "7700 900123" not in prompt and CANARY_CARD not in prompt
     assert "[email]" in prompt and "[phone]" in prompt
     assert mask_personal_data(f"mail {CANARY_EMAIL}") == "mail [email]"
 
