@@ -298,6 +298,25 @@ def eval_benchmark(
 
 # --- service ----------------------------------------------------------------------------------
 
+@eval_app.command("calibrate")
+def eval_calibrate(
+    data: Annotated[Path, typer.Option("--data", help="A doc2dial file with a 'domain' column (several domains).")],
+    limit: Annotated[int, typer.Option(help="Questions to sample (each is asked of its own and another domain).")]
+    = 1500,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure the grounded engine's confidence and its 'nothing fits' threshold on doc2dial."""
+    from evals import calibration
+    from knowledge.embeddings import embedder_from_settings
+
+    with _errors(as_json):
+        if limit < 50:
+            raise InvalidInput("--limit must be at least 50 for the threshold to mean anything")
+        result = calibration.run(data, embedder_from_settings(_settings()), lambda m: err.print(m, highlight=False),
+                                 limit=limit)
+    _emit(as_json, result, lambda: out.print_json(json.dumps(result)))
+
+
 # --- engines -----------------------------------------------------------------------------------
 
 ThreadArg = Annotated[Path, typer.Argument(help="A thread JSON file, as a console sends it.")]
@@ -343,6 +362,62 @@ def suggest(thread_file: ThreadArg, tenant: ThreadTenantOpt = None, engine: Engi
             for check in item.checks:
                 for line in [*check.changes, *check.violations]:
                     out.print(f"   [dim]{check.name}: {line}[/dim]", highlight=False, soft_wrap=True)
+
+    _emit(as_json, result.model_dump(mode="json"), render)
+
+
+@app.command()
+def summarize(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
+              style: Annotated[str, typer.Option(help="catch_up, handoff or after_contact.")] = "after_contact",
+              as_json: JsonOpt = False) -> None:
+    """A structured summary of a thread: intent, facts (masked), actions, status, next steps, sentiment."""
+    with _errors(as_json):
+        thread, tenant_name = _thread_and_tenant(thread_file, tenant)
+        settings = _settings()
+        result = Engines(KnowledgeBase(settings), settings).summarize(tenant_name, thread, style=style)
+
+    def render() -> None:
+        out.print(result.abstract, highlight=False, soft_wrap=True)
+        table = Table(show_header=False, box=None)
+        table.add_row("status", str(result.status or "-"))
+        table.add_row("intent", result.intent.name if result.intent else "-")
+        table.add_row("issue", result.issue or "-")
+        table.add_row("facts", ", ".join(f"{f.kind} {f.value}" for f in result.facts) or "-")
+        table.add_row("done", "\n".join(result.actions) or "-")
+        table.add_row("next", "\n".join(f"{s.owner}: {s.text}" for s in result.next_steps) or "-")
+        if result.sentiment:
+            table.add_row("sentiment", f"{result.sentiment.direction} ({result.sentiment.start:+.2f} -> "
+                                       f"{result.sentiment.end:+.2f})")
+        out.print(table)
+
+    _emit(as_json, result.model_dump(mode="json"), render)
+
+
+@app.command("next-actions")
+def next_actions(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
+                 done: Annotated[list[str] | None, typer.Option(
+                     "--done", help="A step id or action the console already did (repeatable).")] = None,
+                 n: Annotated[int, typer.Option("-n", help="How many actions, 1 to 10.")] = 3,
+                 as_json: JsonOpt = False) -> None:
+    """The next steps of the playbook that applies, and advice to escalate or change channel."""
+    with _errors(as_json):
+        if not 1 <= n <= 10:
+            raise InvalidInput("-n must be between 1 and 10")
+        thread, tenant_name = _thread_and_tenant(thread_file, tenant)
+        settings = _settings()
+        result = Engines(KnowledgeBase(settings), settings).next_actions(tenant_name, thread,
+                                                                         done_actions=done or (), n=n)
+
+    def render() -> None:
+        if result.playbook:
+            done_steps = ", ".join(d.step_id for d in result.playbook.done) or "none yet"
+            out.print(f"playbook: {result.playbook.name} (done: {done_steps})", highlight=False)
+        else:
+            out.print("no playbook applies", highlight=False)
+        for number, action in enumerate(result.actions, start=1):
+            out.print(f"[bold]{number}. {action.title or action.action}[/bold] [dim]({action.kind})[/dim]",
+                      highlight=False)
+            out.print(f"   {action.reason}", highlight=False, soft_wrap=True)
 
     _emit(as_json, result.model_dump(mode="json"), render)
 

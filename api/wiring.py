@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -9,9 +11,12 @@ from pydantic import ValidationError
 from copilot.conversation import Thread
 from copilot.drafting import LLMEngine
 from copilot.errors import InvalidInput
+from copilot.intents import IntentClassifier
 from copilot.llm import OpenAIChatModel
+from copilot.nextactions import NextActionEngine, NextActions
 from copilot.settings import Settings
-from copilot.suggest import GroundedEngine, SuggestionSet
+from copilot.suggest import GroundedEngine, SuggestionSet, TenantProfile
+from copilot.summarize import Summary, summarize
 from knowledge.base import KnowledgeBase
 
 SAMPLE_BRAND = "brightwave"
@@ -30,6 +35,22 @@ class Engines:
         self.grounded = GroundedEngine(kb.retriever)
         chat = OpenAIChatModel.from_settings(settings)
         self.llm = LLMEngine(chat, kb.retriever, self.grounded) if chat is not None else None
+        self._intents: dict[str, tuple[int, IntentClassifier | None]] = {}
+        self._lock = threading.Lock()
+
+    def intents(self, tenant: str, profile: TenantProfile) -> IntentClassifier | None:
+        """The tenant's intent classifier, trained on its labelled examples once per version of them."""
+        key = hash(tuple(profile.intent_examples))
+        with self._lock:
+            cached = self._intents.get(tenant)
+            if cached and cached[0] == key:
+                return cached[1]
+            classifier = None
+            if len({intent for _, intent in profile.intent_examples}) >= 2:
+                texts, labels = zip(*profile.intent_examples, strict=True)
+                classifier = IntentClassifier(self.kb.embedder).fit(list(texts), list(labels))
+            self._intents[tenant] = (key, classifier)
+            return classifier
 
     def engine(self, name: str | None) -> GroundedEngine | LLMEngine:
         """``grounded``, ``llm``, or None for the default (llm when configured, else grounded)."""
@@ -44,6 +65,19 @@ class Engines:
     def suggest(self, tenant: str, thread: Thread, *, engine: str | None = None, n: int = 3) -> SuggestionSet:
         self.kb.registry.require_tenant(tenant)
         return self.engine(engine).suggest(tenant, thread, self.kb.profile(tenant), n)
+
+
+    def summarize(self, tenant: str, thread: Thread, *, style: str = "after_contact") -> Summary:
+        self.kb.registry.require_tenant(tenant)
+        profile = self.kb.profile(tenant)
+        return summarize(thread, style, intents=self.intents(tenant, profile))
+
+    def next_actions(self, tenant: str, thread: Thread, *, done_actions: Sequence[str] = (),
+                     n: int = 3) -> NextActions:
+        self.kb.registry.require_tenant(tenant)
+        profile = self.kb.profile(tenant)
+        engine = NextActionEngine(profile.playbooks, self.kb.embedder, intents=self.intents(tenant, profile))
+        return engine.recommend(thread, done_actions=done_actions, n=n)
 
 
 def read_thread(path: Path) -> Thread:

@@ -91,11 +91,12 @@ class SuggestionSet(BaseModel):
 
 @dataclass(frozen=True)
 class TenantProfile:
-    """A tenant's voice guide, macros and playbooks, read from its knowledge."""
+    """A tenant's voice guide, macros, playbooks and labelled intent examples, read from its knowledge."""
 
     voice: BrandVoice | None = None
     macros: Sequence[Macro] = ()
     playbooks: Sequence[Playbook] = ()
+    intent_examples: Sequence[tuple[str, str]] = ()  # (customer message, intent)
 
     def macro(self, macro_id: str) -> Macro | None:
         return next((m for m in self.macros if m.id == macro_id), None)

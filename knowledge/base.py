@@ -88,7 +88,10 @@ class KnowledgeBase:
         macros = [Macro.model_validate(m) for r in records if r.kind == Kind.MACRO and r.payload
                   for m in r.payload.get("macros", [])]
         playbooks = [Playbook.model_validate(r.payload) for r in records if r.kind == Kind.PLAYBOOK and r.payload]
-        return TenantProfile(voice=voices[0] if voices else None, macros=macros, playbooks=playbooks)
+        examples = [(e["example"], e["intent"]) for r in records if r.kind == Kind.INTENTS and r.payload
+                    for e in r.payload.get("examples", [])]
+        return TenantProfile(voice=voices[0] if voices else None, macros=macros, playbooks=playbooks,
+                             intent_examples=examples)
 
     # --- retrieval ---
 

@@ -15,6 +15,7 @@ class Kind(StrEnum):
     MACRO = "macro"
     PLAYBOOK = "playbook"
     BRAND_VOICE = "brand_voice"
+    INTENTS = "intents"
 
 
 # The kinds whose chunks go into a vector collection and the lexical index.

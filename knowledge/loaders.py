@@ -374,12 +374,35 @@ def _faq_document(rows: list[dict[str, Any]], path: Path, document_id: str, titl
     return SourceDocument(document_id, title, Kind.FAQ, str(path), sections, tags=all_tags)
 
 
+def _intents_document(rows: list[dict[str, Any]], path: Path, document_id: str) -> SourceDocument:
+    """Labelled customer messages (``intent,example``): the tenant's intent set, for the classifier."""
+    examples: list[dict[str, str]] = []
+    for number, row in enumerate(rows, start=2):
+        lowered = {str(k).strip().lower(): str(v or "").strip() for k, v in row.items() if k is not None}
+        if not lowered.get("intent") or not lowered.get("example"):
+            raise DocumentError(f"intents row {number} needs both an intent and an example")
+        examples.append({"intent": lowered["intent"], "example": lowered["example"]})
+    if not examples:
+        raise EmptyDocument("the intents file has no rows")
+    counts: dict[str, int] = {}
+    for example in examples:
+        counts[example["intent"]] = counts.get(example["intent"], 0) + 1
+    if len(counts) < 2:
+        raise DocumentError("an intent set needs at least two intents")
+    text = "\n".join(f"{name}: {count} examples" for name, count in sorted(counts.items()))
+    return SourceDocument(document_id, f"Intents: {title_from_path(path)}", Kind.INTENTS, str(path),
+                          [Section(("Intents",), text, unit=True)], payload={"examples": examples})
+
+
 def _load_csv(data: bytes, path: Path, document_id: str) -> SourceDocument:
     reader = csv.DictReader(io.StringIO(decode_text(data, path)))
     columns = {c.strip().lower() for c in (reader.fieldnames or [])}
+    if {"intent", "example"} <= columns:
+        return _intents_document(list(reader), path, document_id)
     if not {"question", "answer"} <= columns:
         raise UnsupportedFormat(
-            f"a CSV must be an FAQ with 'question' and 'answer' columns; found {sorted(columns)}"
+            "a CSV must be an FAQ with 'question' and 'answer' columns, or an intent set with 'intent' and "
+            f"'example' columns; found {sorted(columns)}"
         )
     return _faq_document(list(reader), path, document_id, None)
 

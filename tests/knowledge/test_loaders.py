@@ -229,7 +229,7 @@ def test_load_faq_csv_makes_one_unit_section_per_row(tmp_path: Path) -> None:
 
 
 def test_load_csv_without_question_answer_columns_is_unsupported(tmp_path: Path) -> None:
-    path = _write(tmp_path, "intents.csv", "intent,example\nbilling,you charged me twice\n")
+    path = _write(tmp_path, "labels.csv", "label,text\nbilling,you charged me twice\n")
 
     with pytest.raises(UnsupportedFormat, match="question") as caught:
         _load(path)
@@ -424,3 +424,26 @@ def test_load_html_article_header_keeps_its_title(tmp_path: Path) -> None:
     assert document.title == "Porting your number"
     assert "Site banner" not in " ".join(s.text for s in document.sections)
     assert document.sections[0].path == ("Before you start",)
+
+
+def test_an_intents_csv_is_the_tenants_intent_set(tmp_path: Path) -> None:
+    path = tmp_path / "intents.csv"
+    path.write_text("intent,example\nbilling_dispute,you charged me twice\nlost_phone,my phone was stolen\n"
+                    "billing_dispute,two payments on my statement\n", encoding="utf-8")
+    document = _load(path)
+    assert document.kind == Kind.INTENTS
+    assert document.payload == {"examples": [
+        {"intent": "billing_dispute", "example": "you charged me twice"},
+        {"intent": "lost_phone", "example": "my phone was stolen"},
+        {"intent": "billing_dispute", "example": "two payments on my statement"}]}
+
+
+@pytest.mark.parametrize("body, message", [
+    ("intent,example\nbilling,\n", "needs both"),
+    ("intent,example\nbilling,a\nbilling,b\n", "at least two intents"),
+])
+def test_a_bad_intents_csv_is_refused(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "intents.csv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(DocumentError, match=message):
+        _load(path)
