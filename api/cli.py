@@ -250,15 +250,18 @@ def knowledge_search(
 
 @eval_app.command("benchmark")
 def eval_benchmark(
-    name: Annotated[str, typer.Argument(help="doc2dial, tweetsumm or banking77")],
-    data: Annotated[Path | None, typer.Option(help="doc2dial, tweetsumm: the dataset file.")] = None,
+    name: Annotated[str, typer.Argument(help="doc2dial, tweetsumm, banking77 or star")],
+    data: Annotated[Path | None, typer.Option(help="doc2dial, tweetsumm: the dataset file; star: the dataset "
+                                                   "folder (dialogues and tasks/).")] = None,
     train: Annotated[Path | None, typer.Option(help="banking77: the training file (text,category).")] = None,
     test: Annotated[Path | None, typer.Option(help="banking77: the test file (text,category).")] = None,
     system: Annotated[str, typer.Option(help="doc2dial: copilot, naive (the tutorial baseline), or all.")] = "all",
+    holdout: Annotated[str | None, typer.Option(help="star: tasks to test on, comma-separated (instead of "
+                                                     "5 task folds).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a benchmark on a public dataset; progress on stderr, results on stdout."""
-    from evals.benchmarks import banking77, doc2dial, tweetsumm
+    from evals.benchmarks import banking77, doc2dial, star, tweetsumm
     from knowledge.embeddings import embedder_from_settings
 
     def log(message: str) -> None:
@@ -271,6 +274,13 @@ def eval_benchmark(
             raise InvalidInput(f"no such file: {path}")
         return path
 
+    def folder(path: Path | None) -> Path:
+        if path is None:
+            raise InvalidInput(f"{name} needs --data DIR")
+        if not path.is_dir():
+            raise InvalidInput(f"no such folder: {path}")
+        return path
+
     with _errors(as_json):
         if name == "doc2dial":
             if system not in ("copilot", "naive", "all"):
@@ -281,8 +291,11 @@ def eval_benchmark(
         elif name == "banking77":
             result = banking77.run(existing(train, "--train"), existing(test, "--test"),
                                    embedder_from_settings(_settings()), log)
+        elif name == "star":
+            tasks = [t.strip() for t in holdout.split(",") if t.strip()] if holdout is not None else None
+            result = star.run(folder(data), embedder_from_settings(_settings()), log, holdout=tasks)
         else:
-            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, tweetsumm, banking77")
+            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, tweetsumm, banking77, star")
     payload = result.as_json()
 
     def render() -> None:
@@ -292,6 +305,9 @@ def eval_benchmark(
             table.add_row(r.system, *(f"{v:.3f}" for v in r.metrics.values()),
                           f"{r.latency_ms['p50']:.1f}", f"{r.latency_ms['p95']:.1f}")
         out.print(table)
+        for fold in result.details.get("folds", []):  # star: the held-out tasks of each fold
+            out.print(f"{', '.join(fold['tasks'])}: n={fold['n']} top1 {fold['top1']:.3f} top3 {fold['top3']:.3f} "
+                      f"(bigram {fold['baseline_top1']:.3f} / {fold['baseline_top3']:.3f})", highlight=False)
 
     _emit(as_json, payload, render)
 

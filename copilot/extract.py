@@ -29,9 +29,15 @@ def _stem(word: str) -> str:
 
 
 def extract_answer(passage: str, query: RetrievalQuery, *, max_sentences: int = 2,
-                   context_weight: float = 0.3) -> str:
-    """The contiguous sentences of ``passage`` that best match the query (latest turn over context)."""
+                   context_weight: float = 0.3, skip_questions: bool = False) -> str:
+    """The contiguous sentences of ``passage`` that best match the query (latest turn over context).
+
+    With ``skip_questions``, sentences that ask (an FAQ's question, a heading such as "Why is my order on
+    hold?") are not candidates: they echo the customer instead of answering.
+    """
     parts = sentences(passage)
+    if skip_questions:
+        parts = [p for p in parts if not p.rstrip().endswith("?")] or parts
     if len(parts) <= 1:
         return passage.strip()
     asked = {_stem(w) for w in content_words(query.text)}

@@ -105,12 +105,15 @@ class TenantProfile:
 @dataclass(frozen=True)
 class Calibration:
     """Confidence of a candidate: a logistic function of its dense similarity to the thread and its lead
-    over the next candidate, fitted on doc2dial (``copilot eval calibrate``, README "Confidence")."""
+    over the best other candidate, fitted on doc2dial by ``copilot eval calibrate`` (README, "Confidence":
+    700 questions asked of their own domain's documents and of another domain's). The threshold maximises
+    F1 of offering the top candidate: 72% of answerable questions get an offer, 62% of offers stand on the
+    right passage, and 7% of unanswerable questions still get one (100% without a threshold)."""
 
-    intercept: float = -9.2
-    dense: float = 13.5
-    margin: float = 6.0
-    threshold: float = 0.35
+    intercept: float = -4.301
+    dense: float = 5.964
+    margin: float = -0.375
+    threshold: float = 0.23
 
     def confidence(self, dense: float, margin: float) -> float:
         z = self.intercept + self.dense * dense + self.margin * margin
@@ -241,7 +244,7 @@ class GroundedEngine:
         for passage, margin in zip(passages, dense_margins(passages), strict=True):
             if injection_cues(passage.text):
                 continue  # written to steer a model: never quoted to a customer
-            answer = extract_answer(passage.text, query)
+            answer = extract_answer(passage.text, query, skip_questions=True)
             confidence = self.calibration.confidence(float(passage.metadata.get("dense", 0.0)), margin)
             found.append(_Candidate(answer, "knowledge", confidence, _citation(passage, answer)))
         if profile.macros:
@@ -269,11 +272,15 @@ class GroundedEngine:
         for candidate in ranked:
             if candidate.confidence < self.calibration.threshold:
                 break
-            if any(_overlap(candidate.words, other.words) > 0.6 for other in chosen):
-                continue  # the macro and the article often say the same thing: offer it once
-            chosen.append(candidate)
-            if len(chosen) == n:
-                break
+            same = next((i for i, other in enumerate(chosen) if _overlap(candidate.words, other.words) > 0.5), None)
+            if same is not None:
+                # the macro and the article often say the same thing: offer it once, as the macro, which
+                # is written as a reply
+                if candidate.source == "macro" and chosen[same].source == "knowledge":
+                    chosen[same] = candidate
+                continue
+            if len(chosen) < n:
+                chosen.append(candidate)
         finisher = Finisher(profile.voice)
         if not chosen:
             best = ranked[0].confidence if ranked else 0.0
