@@ -235,3 +235,68 @@ def test_demo_no_serve_loads_sample_brand_without_failures(runner: CliRunner) ->
     assert f"sample brand {SAMPLE_BRAND!r}" in result.stdout
     listed = _json(_invoke(runner, "knowledge", "list", "--tenant", SAMPLE_BRAND, "--json"))
     assert {"article", "faq", "macro", "brand_voice", "playbook"} <= {d["kind"] for d in listed["documents"]}
+
+
+THREAD = {"id": "th-1", "channel": "sms", "customer": {"name": "Ana Lima"},
+          "messages": [{"role": "customer", "text": "how long do refunds take to reach my card?"}]}
+
+
+def _thread_file(tmp_path: Path, thread: dict[str, Any] = THREAD) -> str:
+    path = tmp_path / "thread.json"
+    path.write_text(json.dumps(thread), encoding="utf-8")
+    return str(path)
+
+
+def test_suggest_answers_from_the_tenants_knowledge(runner: CliRunner, content: Path, tmp_path: Path) -> None:
+    _ingested(runner, content)
+    result = _json(_invoke(runner, "suggest", _thread_file(tmp_path), "--tenant", "acme", "--json"))
+    assert result["engine"] == "grounded" and result["answered"] is True
+    top = result["suggestions"][0]
+    assert "five working days" in top["text"]
+    assert top["citations"][0]["document_id"] == "refunds.md"
+    assert top["sms_segments"] >= 1
+
+
+def test_suggest_summarize_next_actions_refuse_bad_input(runner: CliRunner, content: Path, tmp_path: Path) -> None:
+    _ingested(runner, content)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"messages": "not a list"}', encoding="utf-8")
+    for command in ("suggest", "summarize", "next-actions"):
+        result = _invoke(runner, command, str(bad), "--tenant", "acme", "--json")
+        assert result.exit_code == 2, result.output
+        assert "is not a thread" in json.loads(result.stdout)["error"]["message"]
+    result = _invoke(runner, "suggest", _thread_file(tmp_path), "--json")  # no tenant anywhere
+    assert result.exit_code == 2 and "no tenant" in result.stdout
+    elsewhere = _thread_file(tmp_path, {**THREAD, "tenant": "other"})
+    result = _invoke(runner, "suggest", elsewhere, "--tenant", "acme", "--json")
+    assert result.exit_code == 2 and "belongs to tenant 'other'" in result.stdout
+    result = _invoke(runner, "suggest", _thread_file(tmp_path), "--tenant", "acme", "--engine", "llm", "--json")
+    assert result.exit_code == 2 and "not configured" in result.stdout
+    result = _invoke(runner, "summarize", _thread_file(tmp_path), "--tenant", "acme", "--style", "poem")
+    assert result.exit_code == 2
+    result = _invoke(runner, "suggest", _thread_file(tmp_path), "--tenant", "nobody", "--json")
+    assert result.exit_code == 2 and "unknown tenant" in result.stdout
+
+
+def test_summarize_and_next_actions_print_json(runner: CliRunner, content: Path, tmp_path: Path) -> None:
+    _ingested(runner, content)
+    summary = _json(_invoke(runner, "summarize", _thread_file(tmp_path), "--tenant", "acme", "--json"))
+    assert summary["status"] == "pending_agent" and summary["message_count"] == 1
+    actions = _json(_invoke(runner, "next-actions", _thread_file(tmp_path), "--tenant", "acme", "--json"))
+    assert actions["playbook"] is None  # the tenant has no playbooks
+
+
+def test_suggest_with_the_llm_engine_configured(runner: CliRunner, content: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> None:
+    _ingested(runner, content)
+    monkeypatch.setenv("COPILOT_LLM_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("COPILOT_LLM_MODEL", "fake-chat")
+    fake_llm.reply(json.dumps({"suggestions": [
+        {"text": "Refunds go back to the card you paid with and arrive within five working days.",
+         "citations": ["P1"]}]}))
+    result = _json(_invoke(runner, "suggest", _thread_file(tmp_path), "--tenant", "acme", "--json"))
+    assert result["engine"] == "llm" and result["model"] == "fake-chat"
+    assert result["suggestions"][0]["source"] == "llm"
+    fake_llm.fail(500).fail(500).fail(500)
+    result = _json(_invoke(runner, "suggest", _thread_file(tmp_path), "--tenant", "acme", "--json"))
+    assert result["engine"] == "grounded" and result["fallback_from"] == "llm"
