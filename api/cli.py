@@ -385,12 +385,13 @@ def suggest(thread_file: ThreadArg, tenant: ThreadTenantOpt = None, engine: Engi
 @app.command()
 def summarize(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
               style: Annotated[str, typer.Option(help="catch_up, handoff or after_contact.")] = "after_contact",
-              as_json: JsonOpt = False) -> None:
+              engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
     """A structured summary of a thread: intent, facts (masked), actions, status, next steps, sentiment."""
     with _errors(as_json):
         thread, tenant_name = _thread_and_tenant(thread_file, tenant)
         settings = _settings()
-        result = Engines(KnowledgeBase(settings), settings).summarize(tenant_name, thread, style=style)
+        result = Engines(KnowledgeBase(settings), settings).summarize(tenant_name, thread, style=style,
+                                                                      engine=engine)
 
     def render() -> None:
         out.print(result.abstract, highlight=False, soft_wrap=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from copilot.conversation import Thread
-from copilot.drafting import LLMEngine
+from copilot.drafting import LLMEngine, LLMSummarizer
 from copilot.errors import InvalidInput
 from copilot.intents import IntentClassifier
 from copilot.llm import OpenAIChatModel
@@ -35,6 +35,7 @@ class Engines:
         self.grounded = GroundedEngine(kb.retriever)
         chat = OpenAIChatModel.from_settings(settings)
         self.llm = LLMEngine(chat, kb.retriever, self.grounded) if chat is not None else None
+        self.llm_summaries = LLMSummarizer(chat) if chat is not None else None
         self._intents: dict[str, tuple[int, IntentClassifier | None]] = {}
         self._lock = threading.Lock()
 
@@ -67,10 +68,15 @@ class Engines:
         return self.engine(engine).suggest(tenant, thread, self.kb.profile(tenant), n)
 
 
-    def summarize(self, tenant: str, thread: Thread, *, style: str = "after_contact") -> Summary:
+    def summarize(self, tenant: str, thread: Thread, *, style: str = "after_contact",
+                  engine: str | None = None) -> Summary:
         self.kb.registry.require_tenant(tenant)
+        use_llm = isinstance(self.engine(engine), LLMEngine)
         profile = self.kb.profile(tenant)
-        return summarize(thread, style, intents=self.intents(tenant, profile))
+        summary = summarize(thread, style, intents=self.intents(tenant, profile))
+        if use_llm and self.llm_summaries is not None:
+            return self.llm_summaries.summarize(thread, summary)
+        return summary
 
     def next_actions(self, tenant: str, thread: Thread, *, done_actions: Sequence[str] = (),
                      n: int = 3) -> NextActions:

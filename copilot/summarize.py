@@ -115,6 +115,7 @@ class SentimentTrend(BaseModel):
 
 class Summary(BaseModel):
     engine: Literal["grounded", "llm"] = Field("grounded", description="The engine that wrote the summary.")
+    note: str | None = Field(None, description="Why the llm engine's abstract was not used, when it was not.")
     style: SummaryStyle = Field(..., description="catch_up, handoff or after_contact: what the abstract is "
                                                  "written for; the other fields are the same for every style.")
     intent: IntentGuess | None = Field(..., description="The intent of the issue by the tenant's intent classifier; "

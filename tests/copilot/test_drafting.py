@@ -188,3 +188,27 @@ def test_the_prompt_lists_channel_rules_and_no_data_outside_blocks() -> None:
 def test_parse_drafts_rejects_answers_without_drafts(text: str) -> None:
     with pytest.raises(LLMBadOutput):
         parse_drafts(text)
+
+
+def test_the_llm_abstract_is_kept_only_when_it_states_nothing_new(fake_llm: FakeLLM) -> None:
+    from copilot.drafting import LLMSummarizer
+    from copilot.summarize import summarize
+
+    thread = Thread(messages=[
+        Message(role=Role.CUSTOMER, text=f"you charged me twice, £23 on 4 November. me: {CANARY_EMAIL}"),
+        Message(role=Role.AGENT, text="I've requested a refund of £23 to your card."),
+    ])
+    grounded = summarize(thread, "handoff")
+    chat = OpenAIChatModel(fake_llm.base_url, "fake-chat", timeout_s=2.0, backoff_s=0.01)
+    fake_llm.reply("The customer was charged twice (£23 on 4 November). The agent requested a refund of £23.")
+    kept = LLMSummarizer(chat).summarize(thread, grounded)
+    assert kept.engine == "llm" and kept.abstract.startswith("The customer was charged twice")
+    assert kept.facts == grounded.facts and kept.status == grounded.status
+    assert CANARY_EMAIL not in fake_llm.chat_requests[-1].prompt
+    fake_llm.reply("The customer was charged twice. The agent refunded £99 on 7 December.")
+    refused = LLMSummarizer(chat).summarize(thread, grounded)
+    assert refused.engine == "grounded" and refused.abstract == grounded.abstract
+    assert refused.note and "not in the thread" in refused.note
+    fake_llm.fail(500).fail(500).fail(500)
+    failed = LLMSummarizer(chat).summarize(thread, grounded)
+    assert failed.engine == "grounded" and failed.note and "failed" in failed.note
