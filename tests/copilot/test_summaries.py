@@ -294,7 +294,7 @@ def test_summarize_empty_thread_is_an_empty_summary(style: str) -> None:
     assert summary.model_dump(exclude={"style"}) == {
         "engine": "grounded", "intent": None, "issue": "", "facts": [], "actions": [], "status": None,
         "next_steps": [], "sentiment": {"start": None, "end": None, "direction": "steady", "turns": []},
-        "abstract": "", "waiting_since": None, "message_count": 0}
+        "abstract": "", "waiting_since": None, "message_count": 0, "note": None}
 
 
 def test_summarize_thread_of_bot_and_system_messages_has_no_status() -> None:
