@@ -27,7 +27,7 @@ from copilot.errors import InvalidInput
 from copilot.ports import Embedder
 from copilot.settings import Settings
 from copilot.suggest import KNOWLEDGE_KINDS, Calibration, dense_margins
-from evals.benchmarks.doc2dial import Case, _documents, gold_tokens, is_hit, load, read_rows
+from evals.benchmarks.doc2dial import Case, gold_tokens, is_hit, load, read_rows, source_documents
 from knowledge.base import KnowledgeBase
 
 
@@ -61,7 +61,7 @@ def run(path: Path, embedder: Embedder, log: Callable[[str], None], *, limit: in
             kb.ensure_tenant(f"calibrate-{domain}")
             docs = {t: c for t, c in documents.items() if doc_domain.get(t) == domain}
             log(f"calibrate: indexing {len(docs)} {domain} documents")
-            kb.ingest_documents(f"calibrate-{domain}", _documents(docs), by="calibration")
+            kb.ingest_documents(f"calibrate-{domain}", source_documents(docs), by="calibration")
         for n, case in enumerate(sample, start=1):
             own = domain_of[case.id]
             foreign = rng.choice([d for d in domains if d != own])

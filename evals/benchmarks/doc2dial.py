@@ -111,7 +111,8 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _documents(documents: dict[str, str]) -> list[SourceDocument]:
+def source_documents(documents: dict[str, str]) -> list[SourceDocument]:
+    """doc2dial documents (title -> text) as articles, sectioned like plain text."""
     return [
         SourceDocument(document_id=title, title=title.rsplit("#", 1)[0], kind=Kind.ARTICLE, source=title,
                        sections=sections_from_plain_text(context))
@@ -160,7 +161,7 @@ def run_copilot(cases: list[Case], documents: dict[str, str], embedder: Embedder
     kb.ensure_tenant(TENANT)
     log(f"copilot: indexing {len(documents)} documents")
     started = time.perf_counter()
-    report = kb.ingest_documents(TENANT, _documents(documents), by="benchmark")
+    report = kb.ingest_documents(TENANT, source_documents(documents), by="benchmark")
     if report.failed:
         raise InvalidInput(f"{len(report.failed)} documents could not be indexed: {report.failed[0]['error']}")
     kb.retriever.index(TENANT)  # the lexical index is part of the build
