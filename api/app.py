@@ -11,14 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.wiring import Engines
+from api.wiring import Engines, thread_tenant
 from copilot.conversation import Thread
-from copilot.drafting import LLMEngine
 from copilot.errors import (
     Conflict,
     CopilotError,
     IndexMismatch,
-    InvalidInput,
     NotFound,
     ServiceUnavailable,
     UnknownTenant,
@@ -44,12 +42,7 @@ class ThreadRequest(BaseModel):
     thread: Thread = Field(..., description="The thread: channel, customer and messages, oldest first.")
 
     def tenant_name(self) -> str:
-        chosen = self.tenant or self.thread.tenant
-        if not chosen:
-            raise InvalidInput("no tenant: set 'tenant' in the request or in the thread")
-        if self.tenant and self.thread.tenant and self.tenant != self.thread.tenant:
-            raise InvalidInput(f"the thread belongs to tenant {self.thread.tenant!r}, not {self.tenant!r}")
-        return chosen
+        return thread_tenant(self.thread, self.tenant, how_to_name="set 'tenant' in the request or in the thread")
 
 
 class SuggestRequest(ThreadRequest):
@@ -162,7 +155,7 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
 
     errors_out: dict[int | str, dict[str, Any]] = {
         404: {"description": "Unknown tenant."}, 422: {"description": "Invalid request (problem+json)."},
-                  503: {"description": "A backing store or model is unavailable."}}
+        503: {"description": "A backing store or model is unavailable."}}
 
     @app.post("/v1/suggestions", response_model=SuggestionSet, responses=errors_out,
               summary="Reply suggestions for a thread, grounded in the tenant's knowledge.")
@@ -172,16 +165,10 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
     @app.post("/v1/suggestions/stream", responses=errors_out,
               summary="The llm engine's draft as Server-Sent Events: 'delta' events, then one 'done' event.")
     def suggestions_stream(body: SuggestRequest) -> StreamingResponse:
-        tenant = body.tenant_name()
-        wired = engines()
-        kb().registry.require_tenant(tenant)
-        chosen = wired.engine(body.engine or "llm")
-        if not isinstance(chosen, LLMEngine):
-            raise InvalidInput("streaming needs the llm engine")
-        profile = kb().profile(tenant)
+        stream = engines().stream(body.tenant_name(), body.thread, engine=body.engine)
 
         def events() -> Iterator[str]:
-            for event in chosen.stream(tenant, body.thread, profile):
+            for event in stream:
                 if event["type"] == "delta":
                     yield f"event: delta\ndata: {json.dumps({'text': event['text']})}\n\n"
                 else:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.wiring import Engines, read_thread
+from api.wiring import Engines, read_thread, thread_tenant
 from copilot.conversation import Thread
 from copilot.errors import CopilotError, IndexMismatch, InvalidInput, ServiceUnavailable
 from copilot.settings import Settings
@@ -344,12 +344,7 @@ ThreadTenantOpt = Annotated[str | None, typer.Option(
 
 def _thread_and_tenant(path: Path, tenant: str | None) -> tuple[Thread, str]:
     thread = read_thread(path)
-    chosen = tenant or thread.tenant
-    if not chosen:
-        raise InvalidInput("no tenant: pass --tenant or set 'tenant' in the thread file")
-    if thread.tenant and tenant and thread.tenant != tenant:
-        raise InvalidInput(f"the thread belongs to tenant {thread.tenant!r}, not {tenant!r}")
-    return thread, chosen
+    return thread, thread_tenant(thread, tenant, how_to_name="pass --tenant or set 'tenant' in the thread file")
 
 
 @app.command()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from copilot.conversation import Thread
 from copilot.drafting import LLMEngine, LLMSummarizer
-from copilot.errors import InvalidInput
+from copilot.errors import InvalidInput, describe_validation_error
 from copilot.intents import IntentClassifier
 from copilot.llm import OpenAIChatModel
 from copilot.nextactions import NextActionEngine, NextActions
@@ -37,6 +38,7 @@ class Engines:
         self.llm = LLMEngine(chat, kb.retriever, self.grounded) if chat is not None else None
         self.llm_summaries = LLMSummarizer(chat) if chat is not None else None
         self._intents: dict[str, tuple[int, IntentClassifier | None]] = {}
+        self._next_actions: dict[str, tuple[tuple[int, int], NextActionEngine]] = {}
         self._lock = threading.Lock()
 
     def intents(self, tenant: str, profile: TenantProfile) -> IntentClassifier | None:
@@ -64,13 +66,17 @@ class Engines:
         return self.llm
 
     def suggest(self, tenant: str, thread: Thread, *, engine: str | None = None, n: int = 3) -> SuggestionSet:
-        self.kb.registry.require_tenant(tenant)
         return self.engine(engine).suggest(tenant, thread, self.kb.profile(tenant), n)
 
+    def stream(self, tenant: str, thread: Thread, *, engine: str | None = None) -> Iterator[dict[str, Any]]:
+        """The llm engine's draft as it is written (``LLMEngine.stream``); only the llm engine streams."""
+        chosen = self.engine(engine or "llm")
+        if not isinstance(chosen, LLMEngine):
+            raise InvalidInput("streaming needs the llm engine")
+        return chosen.stream(tenant, thread, self.kb.profile(tenant))
 
     def summarize(self, tenant: str, thread: Thread, *, style: str = "after_contact",
                   engine: str | None = None) -> Summary:
-        self.kb.registry.require_tenant(tenant)
         use_llm = isinstance(self.engine(engine), LLMEngine)
         profile = self.kb.profile(tenant)
         summary = summarize(thread, style, intents=self.intents(tenant, profile))
@@ -80,10 +86,16 @@ class Engines:
 
     def next_actions(self, tenant: str, thread: Thread, *, done_actions: Sequence[str] = (),
                      n: int = 3) -> NextActions:
-        self.kb.registry.require_tenant(tenant)
         profile = self.kb.profile(tenant)
-        engine = NextActionEngine(profile.playbooks, self.kb.embedder, intents=self.intents(tenant, profile))
-        return engine.recommend(thread, done_actions=done_actions, n=n)
+        intents = self.intents(tenant, profile)
+        # the engine embeds its playbooks when built: once per version of them, not per request
+        key = (hash(tuple(p.model_dump_json() for p in profile.playbooks)), hash(tuple(profile.intent_examples)))
+        with self._lock:
+            cached = self._next_actions.get(tenant)
+            if cached is None or cached[0] != key:
+                cached = (key, NextActionEngine(profile.playbooks, self.kb.embedder, intents=intents))
+                self._next_actions[tenant] = cached
+        return cached[1].recommend(thread, done_actions=done_actions, n=n)
 
 
 def read_thread(path: Path) -> Thread:
@@ -93,6 +105,14 @@ def read_thread(path: Path) -> Thread:
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                             for e in exc.errors()[:3])
-        raise InvalidInput(f"{path} is not a thread: {problems}") from exc
+        raise InvalidInput(f"{path} is not a thread: {describe_validation_error(exc)}") from exc
+
+
+def thread_tenant(thread: Thread, tenant: str | None, *, how_to_name: str) -> str:
+    """The tenant a request is for: the one named, else the thread's own; they must not disagree."""
+    chosen = tenant or thread.tenant
+    if not chosen:
+        raise InvalidInput(f"no tenant: {how_to_name}")
+    if tenant and thread.tenant and tenant != thread.tenant:
+        raise InvalidInput(f"the thread belongs to tenant {thread.tenant!r}, not {tenant!r}")
+    return chosen

@@ -160,8 +160,9 @@ class LLMEngine:
         self.retriever = retriever
         self.grounded = grounded
 
-    def _passages(self, tenant: str, thread: Thread) -> tuple[list[Passage], list[str]]:
-        """The passages for the prompt, and the documents withheld because they carry injection cues."""
+    def _passages(self, tenant: str, thread: Thread) -> tuple[str, list[Passage], list[str]]:
+        """The turn answered, the passages for the prompt, and the documents withheld because they carry
+        injection cues."""
         query = require_question(thread)
         passages, withheld = [], []
         for passage in self.retriever.search(tenant, query, 5, kinds=KNOWLEDGE_KINDS):
@@ -170,17 +171,17 @@ class LLMEngine:
                 withheld.append(f"{passage.document_id} ({', '.join(cues)})")
             else:
                 passages.append(passage)
-        return passages, withheld
+        return query.text, passages, withheld
 
     def suggest(self, tenant: str, thread: Thread, profile: TenantProfile, n: int = 3) -> SuggestionSet:
         if not 1 <= n <= 10:
             raise InvalidInput("n must be between 1 and 10")
-        passages, withheld = self._passages(tenant, thread)
+        asked, passages, withheld = self._passages(tenant, thread)
         prompt = build_prompt(thread, passages, profile.voice, n)
         try:
             result = self.chat.complete(prompt.messages, json_mode=True)
             drafts, answerable = parse_drafts(result.text)
-            answer = self._finish(thread, profile, prompt, drafts, answerable, n)
+            answer = self._finish(thread, profile, prompt, drafts, answerable, n, asked)
         except LLMError as exc:
             answer = self._fallback(tenant, thread, profile, n, exc)
         return _with_withheld(answer, withheld)
@@ -189,7 +190,7 @@ class LLMEngine:
         """Events for a console that shows the draft as it is written: ``{"type": "delta", "text"}`` while
         the model writes, then ``{"type": "done", "result": SuggestionSet}`` once the checks ran (the checked
         text may differ from the deltas: the final result is what the agent should send)."""
-        passages, withheld = self._passages(tenant, thread)
+        asked, passages, withheld = self._passages(tenant, thread)
         prompt = build_prompt(thread, passages, profile.voice, 1, streaming=True)
         written = ""
         shown = 0
@@ -204,7 +205,7 @@ class LLMEngine:
                     shown = len(visible)
             drafts = [parse_streamed(written)]
             answerable = bool(drafts[0].citations)
-            answer = self._finish(thread, profile, prompt, drafts, answerable, 1)
+            answer = self._finish(thread, profile, prompt, drafts, answerable, 1, asked)
         except LLMError as exc:
             answer = self._fallback(tenant, thread, profile, 1, exc)
         yield {"type": "done", "result": _with_withheld(answer, withheld)}
@@ -215,7 +216,7 @@ class LLMEngine:
         return answer.model_copy(update={"fallback_from": "llm", "note": f"llm engine failed: {error.message}"})
 
     def _finish(self, thread: Thread, profile: TenantProfile, prompt: Prompt, drafts: list[Draft],
-                answerable: bool, n: int) -> SuggestionSet:
+                answerable: bool, n: int, asked: str) -> SuggestionSet:
         finisher = Finisher(profile.voice)
         margins = dict(zip(prompt.passages, dense_margins(list(prompt.passages.values())), strict=True))
         suggestions: list[Suggestion] = []
@@ -253,7 +254,7 @@ class LLMEngine:
         if not answerable:
             note = "the model found no answer in the retrieved passages"
         return SuggestionSet(thread_id=thread.id, engine="llm", model=self.chat.model, answered=answerable,
-                             suggestions=suggestions, note=note, query=require_question(thread).text)
+                             suggestions=suggestions, note=note, query=asked)
 
     @staticmethod
     def _ground(text: str, passages: Sequence[Passage]) -> tuple[str, Check]:

@@ -17,6 +17,11 @@ CopilotError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class CopilotError(Exception):
     """Base class; ``type`` is a stable slug used in problem+json bodies and ``--json`` errors."""
@@ -101,3 +106,13 @@ class LLMBadOutput(LLMError):
     """The endpoint answered, but not with what was asked for (e.g. JSON that does not parse)."""
 
     type = "llm-bad-output"
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """The first problems of a pydantic validation, as a caller reads them: ``where: what; ...``."""
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in error["loc"]) or "(root)"
+        parts.append(f"{where}: {error['msg']}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

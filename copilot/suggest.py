@@ -146,22 +146,21 @@ class Finished:
     sms_segments: int | None
 
 
-@dataclass
 class Finisher:
     """Puts a draft body into the brand's voice and the channel's format, recording every change."""
 
-    voice: BrandVoice | None
+    def __init__(self, voice: BrandVoice | None) -> None:
+        self.checker = VoiceChecker(voice) if voice is not None else None  # its patterns compile once
 
-    def finish(self, body: str, thread: Thread, *, greet: bool | None = None) -> Finished:
+    def finish(self, body: str, thread: Thread) -> Finished:
         """Greeting when the agent has not written yet, sign-off when the customer closes."""
         channel = thread.channel.value
         checks: list[Check] = []
         text = body.strip()
-        if self.voice is not None:
-            checker = VoiceChecker(self.voice)
-            greet = greet if greet is not None else not any(m.role == Role.AGENT for m in thread.messages)
+        checker = self.checker
+        if checker is not None:
             parts = []
-            if greet:
+            if not any(m.role == Role.AGENT for m in thread.messages):
                 parts.append(checker.greeting(channel, thread.customer.name))
             parts.append(text)
             if _closing(thread) and checker.sign_off(channel):
@@ -179,7 +178,8 @@ class Finisher:
 
 # --- macros ------------------------------------------------------------------------------------------------
 
-_FACT_PLACEHOLDERS = {"order_id": "order_id", "amount": "amount", "email": "email", "phone": "phone"}
+# the kinds of thread facts a macro placeholder of the same name takes
+_FACT_PLACEHOLDERS = frozenset({"order_id", "amount", "email", "phone"})
 
 
 def placeholder_values(thread: Thread) -> dict[str, str]:
@@ -195,9 +195,8 @@ def placeholder_values(thread: Thread) -> dict[str, str]:
     region = region_of(customer.locale)
     for message in thread.messages:
         for fact in extract_facts(message.text, region):
-            name = _FACT_PLACEHOLDERS.get(fact.kind)
-            if name:
-                values[name] = fact.text
+            if fact.kind in _FACT_PLACEHOLDERS:
+                values[fact.kind] = fact.text
     if customer.id:
         values.setdefault("customer_id", customer.id)
     return values

@@ -21,7 +21,7 @@ from bs4 import BeautifulSoup, Tag
 from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
-from copilot.errors import DocumentError, EmptyDocument, FileTooLarge, UnsupportedFormat
+from copilot.errors import DocumentError, EmptyDocument, FileTooLarge, UnsupportedFormat, describe_validation_error
 from copilot.macros import MacroSet
 from copilot.playbooks import Playbook
 from copilot.voice import BrandVoice
@@ -462,17 +462,8 @@ def _structured(value: dict[str, Any], path: Path, document_id: str) -> SourceDo
                                   [Section((), text, unit=True, metadata={"playbook_id": playbook.id})],
                                   tags=playbook.trigger_intents, payload=playbook.model_dump())
     except ValidationError as exc:
-        raise DocumentError(f"invalid {kind}: {_first_errors(exc)}") from exc
+        raise DocumentError(f"invalid {kind}: {describe_validation_error(exc)}") from exc
     raise DocumentError(f"unknown kind {kind!r}; expected brand_voice, macros, playbook or faq")
-
-
-def _first_errors(exc: ValidationError, limit: int = 3) -> str:
-    parts = []
-    for error in exc.errors()[:limit]:
-        where = ".".join(str(p) for p in error["loc"]) or "(root)"
-        parts.append(f"{where}: {error['msg']}")
-    more = len(exc.errors()) - limit
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 _LOADERS: dict[str, Callable[[bytes, Path, str], SourceDocument]] = {
