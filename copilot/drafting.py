@@ -4,7 +4,8 @@
   each inside delimiters that carry a random nonce made for this request (spotlighting): a document or a
   customer cannot close the block, because they cannot know the nonce, and the instructions say that
   nothing inside a block is an instruction.
-- Personal data (emails, phone numbers, card numbers) is masked before the thread leaves the service.
+- Personal data (emails, phone numbers, card numbers, IBANs, national ids: ``copilot.pii``) is masked before the
+  thread leaves the service.
 - The model answers JSON: suggestions with the ids of the passages they use. A suggestion that cites no
   retrieved passage is dropped, as is a link that is not in the cited passages; every sentence is
   checked for support in its passages and what is unsupported is reported.
@@ -26,8 +27,9 @@ from copilot.channels import CHANNELS
 from copilot.conversation import Role, Thread
 from copilot.errors import InvalidInput, LLMBadOutput, LLMError
 from copilot.extract import content_words, sentences
-from copilot.facts import extract_facts, region_of
+from copilot.facts import region_of
 from copilot.injection import injection_cues
+from copilot.pii import mask_personal_data
 from copilot.ports import ChatMessage, ChatModel, Passage, Retriever
 from copilot.suggest import (
     KNOWLEDGE_KINDS,
@@ -45,19 +47,10 @@ from copilot.summarize import Summary
 from copilot.voice import BrandVoice
 
 _URL = re.compile(r"https?://[^\s)>\]]+")
-_MASKED_KINDS = {"email": "[email]", "phone": "[phone]", "card": "[card]", "imei": "[imei]", "account": "[account]"}
 # A fenced block, as models like to wrap JSON, sometimes after a sentence of their own.
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*(.*?)\s*```", re.DOTALL)
 _SOURCES_LINE = re.compile(r"\n?\s*SOURCES:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 SUPPORT_SHARE = 0.5  # a sentence is supported when half its content words are in a cited passage
-
-
-def mask_personal_data(text: str, region: str = "US") -> str:
-    """The text with emails, phone numbers and card numbers replaced by placeholders."""
-    facts = [f for f in extract_facts(text, region) if f.kind in _MASKED_KINDS]
-    for fact in sorted(facts, key=lambda f: -f.start):
-        text = text[: fact.start] + _MASKED_KINDS[fact.kind] + text[fact.end :]
-    return text
 
 
 def _defang(text: str) -> str:
@@ -213,7 +206,8 @@ class LLMEngine:
     def _fallback(self, tenant: str, thread: Thread, profile: TenantProfile, n: int,
                   error: LLMError) -> SuggestionSet:
         answer = self.grounded.suggest(tenant, thread, profile, n)
-        return answer.model_copy(update={"fallback_from": "llm", "note": f"llm engine failed: {error.message}"})
+        return answer.model_copy(update={"fallback_from": "llm", "fallback_reason": error.type,
+                                         "note": f"llm engine failed: {error.message}"})
 
     def _finish(self, thread: Thread, profile: TenantProfile, prompt: Prompt, drafts: list[Draft],
                 answerable: bool, n: int, asked: str) -> SuggestionSet:

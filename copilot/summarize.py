@@ -199,7 +199,7 @@ _QUESTION = re.compile(
     r"where's|when|why|how|who|which|should|am|have|has)\b|\b(?:please|pls|plz)\b|\bi (?:want|need|would like)\b",
     re.I)
 _PRONOUN_START = re.compile(r"^(?:I|we|you)\b", re.I)
-_SENSITIVE = frozenset({"email", "phone", "card", "imei", "account"})
+_SENSITIVE = frozenset({"email", "phone", "card", "imei", "account", "iban", "national_id"})
 # 10+ digits left in a quoted text are masked as well: a card without its check digit, a phone number in another
 # country's format, an account number written without the word "account"
 _LONG_NUMBER = re.compile(r"(?<![\w-])\d(?:[ -]?\d){9,}(?![\w-])")
