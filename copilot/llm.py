@@ -9,6 +9,7 @@ time to fall back to the grounded engine.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from email.utils import parsedate_to_datetime
@@ -31,6 +32,9 @@ T = TypeVar("T")
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _DETAIL_CHARS = 200
 
+UsageCallback = Callable[[ChatResult], None]
+_log = logging.getLogger(__name__)
+
 
 class OpenAIChatModel:
     """A ``ChatModel`` over an OpenAI-compatible endpoint, with our own retries inside one deadline.
@@ -43,10 +47,13 @@ class OpenAIChatModel:
         timeout_s: Deadline of one call, all attempts and pauses included.
         max_retries: Further attempts after the first on 408, 409, 429, 5xx and connection failures.
         backoff_s: First pause between attempts, doubled each time; a Retry-After header overrides it.
+        on_usage: Called with the result (text, model, token counts) of each answer the endpoint finished,
+            e.g. to count tokens; for a stream only when the endpoint reported its usage. An error it
+            raises is logged, never the caller's.
     """
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, *, timeout_s: float = 8.0,
-                 max_retries: int = 2, backoff_s: float = 0.25) -> None:
+                 max_retries: int = 2, backoff_s: float = 0.25, on_usage: UsageCallback | None = None) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         if max_retries < 0 or backoff_s < 0:
@@ -57,16 +64,18 @@ class OpenAIChatModel:
         self._timeout_s = timeout_s
         self._max_retries = max_retries
         self._backoff_s = backoff_s
+        self._on_usage = on_usage
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout_s,
                                      max_retries=0)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAIChatModel | None:
+    def from_settings(cls, settings: Settings, on_usage: UsageCallback | None = None) -> OpenAIChatModel | None:
         """The configured model, or None when no LLM is configured (the grounded engine serves alone)."""
         if not settings.llm_base_url or not settings.llm_model:
             return None
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        return cls(settings.llm_base_url, settings.llm_model, key or None, timeout_s=settings.llm_timeout_s)
+        return cls(settings.llm_base_url, settings.llm_model, key or None, timeout_s=settings.llm_timeout_s,
+                   on_usage=on_usage)
 
     @property
     def model(self) -> str:
@@ -109,13 +118,15 @@ class OpenAIChatModel:
         if text is None:
             raise self._bad_output("an answer without text", attempts)
         usage = completion.usage
-        return ChatResult(
+        result = ChatResult(
             text=text,
             model=completion.model or self._model,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             attempts=attempts,
         )
+        self._report_usage(result)
+        return result
 
     def stream(self, messages: Sequence[ChatMessage], *, json_mode: bool = False,
                max_tokens: int | None = None) -> Iterator[str]:
@@ -127,8 +138,11 @@ class OpenAIChatModel:
         time that was left when the attempt started, so a long answer may take longer than ``timeout_s``.
         """
         deadline = time.monotonic() + self._timeout_s
+        usage: Any = None  # the last chunk's, when the endpoint reports usage in streams
+        model = self._model
 
         def attempt(timeout: float) -> tuple[Any, str]:
+            nonlocal usage, model
             chunks = self._create(messages, json_mode, max_tokens, stream=True, timeout=timeout)
             try:
                 while True:
@@ -136,6 +150,8 @@ class OpenAIChatModel:
                         chunk = next(chunks)
                     except StopIteration:
                         return chunks, ""
+                    usage = getattr(chunk, "usage", None) or usage
+                    model = getattr(chunk, "model", None) or model
                     text = _delta(chunk)
                     if text:
                         return chunks, text
@@ -144,12 +160,15 @@ class OpenAIChatModel:
                 raise
 
         (chunks, first), attempts = self._with_retries(deadline, attempt)
+        parts = [first] if first else []
         try:
             if first:
                 yield first
             for chunk in chunks:
+                usage = getattr(chunk, "usage", None) or usage
                 text = _delta(chunk)
                 if text:
+                    parts.append(text)
                     yield text
         except openai.APITimeoutError as exc:
             raise LLMTimeout(f"{self._endpoint} stalled in the middle of a streamed answer",
@@ -159,6 +178,17 @@ class OpenAIChatModel:
                            **self._fields(attempts)) from exc
         finally:
             chunks.close()
+        if usage is not None:
+            self._report_usage(ChatResult(text="".join(parts), model=model, prompt_tokens=usage.prompt_tokens or 0,
+                                          completion_tokens=usage.completion_tokens or 0, attempts=attempts))
+
+    def _report_usage(self, result: ChatResult) -> None:
+        if self._on_usage is None:
+            return
+        try:
+            self._on_usage(result)
+        except Exception:  # counting tokens must not turn a good answer into a failure (and a fallback)
+            _log.exception("the on_usage callback of %r failed", self)
 
     def _create(self, messages: Sequence[ChatMessage], json_mode: bool, max_tokens: int | None, *,
                 stream: bool, timeout: float) -> Any:
@@ -168,6 +198,9 @@ class OpenAIChatModel:
         if max_tokens is not None:
             # max_tokens rather than max_completion_tokens: every OpenAI-compatible server reads it.
             options["max_tokens"] = max_tokens
+        if stream and self._on_usage is not None:
+            # Usage comes in a last chunk only when asked for; servers that ignore the option send none.
+            options["stream_options"] = {"include_usage": True}
         return self._client.chat.completions.create(
             model=self._model,
             messages=cast(Any, [{"role": m.role, "content": m.content} for m in messages]),

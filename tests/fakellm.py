@@ -77,14 +77,17 @@ class FakeLLM:
         responder: Answers chat requests when no behaviour is queued.
         chunk_words: Words per streamed chunk (content is always split into several chunks when it can be).
         api_key: When set, requests without ``Authorization: Bearer <api_key>`` get HTTP 401.
+        stream_usage: Whether a stream ends with a usage chunk when ``stream_options.include_usage`` asks for
+            one; False plays a server that ignores the option.
     """
 
     def __init__(self, *, model: str = "fake-chat", responder: Responder | None = None, chunk_words: int = 2,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, stream_usage: bool = True) -> None:
         self.model = model
         self.responder: Responder = responder or echo_last_user_message
         self.chunk_words = max(1, chunk_words)
         self.api_key = api_key
+        self.stream_usage = stream_usage
         self.requests: list[RecordedRequest] = []
         self._queue: deque[_Behaviour] = deque()
         self._lock = threading.Lock()
@@ -289,7 +292,7 @@ def _handler_for(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             for piece in pieces:
                 self._event(self._chunk({"content": piece}))
             self._event(self._chunk({}, finish_reason="stop"))
-            if (body.get("stream_options") or {}).get("include_usage"):
+            if fake.stream_usage and (body.get("stream_options") or {}).get("include_usage"):
                 self._event({**self._chunk({}), "choices": [], "usage": _usage(body, content)})
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")

@@ -10,7 +10,7 @@ import pytest
 from copilot.drafting import parse_json_object
 from copilot.errors import LLMBadOutput, LLMError, LLMRateLimited, LLMTimeout, ServiceUnavailable
 from copilot.llm import OpenAIChatModel
-from copilot.ports import ChatMessage, ChatModel
+from copilot.ports import ChatMessage, ChatModel, ChatResult
 from copilot.settings import Settings
 from tests.fakellm import FakeLLM
 
@@ -259,3 +259,72 @@ def test_parse_json_object_accepts_plain_and_fenced(text: str) -> None:
 def test_parse_json_object_rejects_other_text(text: str) -> None:
     with pytest.raises(LLMBadOutput):
         parse_json_object(text)
+
+
+def test_on_usage_receives_token_counts_of_complete(fake_llm: FakeLLM) -> None:
+    seen: list[ChatResult] = []
+    fake_llm.reply("It left our warehouse today.")
+
+    with OpenAIChatModel(fake_llm.base_url, fake_llm.model, timeout_s=1.0, on_usage=seen.append) as chat:
+        result = chat.complete(HELLO)
+
+    assert seen == [result]
+    assert (seen[0].model, seen[0].prompt_tokens, seen[0].completion_tokens) == (fake_llm.model, 7, 5)
+
+
+def test_on_usage_receives_token_counts_at_end_of_stream(fake_llm: FakeLLM) -> None:
+    seen: list[ChatResult] = []
+    content = "Your parcel left the warehouse this morning."
+    fake_llm.reply(content)
+
+    with OpenAIChatModel(fake_llm.base_url, fake_llm.model, timeout_s=1.0, on_usage=seen.append) as chat:
+        deltas = []
+        for delta in chat.stream(HELLO):
+            assert seen == []  # only once the answer is whole
+            deltas.append(delta)
+
+    assert "".join(deltas) == content
+    assert fake_llm.last_request.body["stream_options"] == {"include_usage": True}
+    assert [(r.text, r.model, r.prompt_tokens, r.completion_tokens) for r in seen] == [
+        (content, fake_llm.model, 7, 7)]
+
+
+def test_on_usage_not_called_when_stream_reports_no_usage(fake_llm: FakeLLM) -> None:
+    seen: list[ChatResult] = []
+    fake_llm.stream_usage = False  # a server that ignores stream_options
+    fake_llm.reply("one two three")
+
+    with OpenAIChatModel(fake_llm.base_url, fake_llm.model, timeout_s=1.0, on_usage=seen.append) as chat:
+        assert "".join(chat.stream(HELLO)) == "one two three"
+
+    assert seen == []
+
+
+def test_on_usage_failure_leaves_answer_intact(fake_llm: FakeLLM, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(result: ChatResult) -> None:
+        raise RuntimeError("metrics backend down")
+
+    fake_llm.reply("still answered")
+    with OpenAIChatModel(fake_llm.base_url, fake_llm.model, timeout_s=1.0, on_usage=broken) as chat:
+        assert chat.complete(HELLO).text == "still answered"
+
+    assert "on_usage callback" in caplog.text and "metrics backend down" in caplog.text
+
+
+def test_stream_without_on_usage_sends_no_stream_options(model: OpenAIChatModel, fake_llm: FakeLLM) -> None:
+    fake_llm.reply("plain")
+
+    assert "".join(model.stream(HELLO)) == "plain"
+    assert "stream_options" not in fake_llm.last_request.body
+
+
+def test_from_settings_passes_on_usage(fake_llm: FakeLLM) -> None:
+    seen: list[ChatResult] = []
+    configured = Settings(_env_file=None, llm_base_url=fake_llm.base_url, llm_model="fake-chat")  # type: ignore[call-arg]
+    chat = OpenAIChatModel.from_settings(configured, on_usage=seen.append)
+
+    assert chat is not None
+    with chat:
+        chat.complete(HELLO)
+    assert [r.prompt_tokens for r in seen] == [7]
+
