@@ -1,189 +1,189 @@
-"""The FastAPI app: health, readiness, knowledge search and the engines (the rest of the API grows here)."""
+"""The FastAPI app: versioned routes under /v1, problem+json errors, limits, logs, metrics and health."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+import logging
+from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.wiring import Engines, thread_tenant
-from copilot.conversation import Thread
+from api import routes_admin, routes_assist, routes_content
+from api.deps import PROBLEM
+from api.observability import Metrics, RequestObservability, configure_logging, current_request_id
+from api.service import Service
 from copilot.errors import (
     Conflict,
     CopilotError,
+    DocumentError,
+    Forbidden,
     IndexMismatch,
+    NotAuthenticated,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
+    TooLarge,
     UnknownTenant,
+    UnsupportedMediaType,
 )
-from copilot.nextactions import NextActions
 from copilot.settings import Settings
 from copilot.suggest import SuggestionSet
-from copilot.summarize import Summary
 from knowledge.base import KnowledgeBase
 
-EXAMPLE_THREAD: dict[str, Any] = {
-    "id": "th-1001", "channel": "whatsapp", "tenant": "brightwave",
-    "customer": {"name": "Hannah Jones", "id": "C-20418", "locale": "en-GB", "tier": "standard"},
-    "messages": [{"id": "m1", "role": "customer", "text": "my phone got stolen last night",
-                  "ts": "2026-11-21T08:02:11Z"}],
-}
-
-
-class ThreadRequest(BaseModel):
-    """A whole thread, as a console sends it. Until API keys arrive, the tenant is named in the request."""
-
-    tenant: str | None = Field(None, description="The tenant (brand); default: the thread's own 'tenant'.")
-    thread: Thread = Field(..., description="The thread: channel, customer and messages, oldest first.")
-
-    def tenant_name(self) -> str:
-        return thread_tenant(self.thread, self.tenant, how_to_name="set 'tenant' in the request or in the thread")
-
-
-class SuggestRequest(ThreadRequest):
-    n: int = Field(3, ge=1, le=10, description="How many suggestions.")
-    engine: Literal["grounded", "llm"] | None = Field(
-        None, description="grounded or llm; default: llm when configured, else grounded.")
-
-    model_config = {"json_schema_extra": {"examples": [{"thread": EXAMPLE_THREAD, "n": 3}]}}
-
-
-class SummaryRequest(ThreadRequest):
-    style: Literal["catch_up", "handoff", "after_contact"] = Field("after_contact", description="What it is for.")
-    engine: Literal["grounded", "llm"] | None = Field(None, description="llm writes the abstract only.")
-
-    model_config = {"json_schema_extra": {"examples": [{"thread": EXAMPLE_THREAD, "style": "handoff"}]}}
-
-
-class NextActionsRequest(ThreadRequest):
-    done_actions: list[str] = Field(default_factory=list, description="Step ids or actions the console did.")
-    n: int = Field(3, ge=1, le=10, description="How many actions.")
-
-    model_config = {"json_schema_extra": {"examples": [{"thread": EXAMPLE_THREAD, "done_actions": []}]}}
-
-PROBLEM = "application/problem+json"
-
-
-class SearchResult(BaseModel):
-    document_id: str = Field(description="The document the passage comes from.")
-    title: str = Field(description="The document's title.")
-    section: str = Field(description="The heading path of the passage, ' > ' separated.")
-    text: str = Field(description="The passage.")
-    score: float = Field(description="Fused relevance score; higher is better.")
-    source: str = Field(description="Where the document was ingested from.")
-    kind: str = Field(description="article, faq, macro or playbook.")
-
-
-class SearchResponse(BaseModel):
-    results: list[SearchResult] = Field(description="Best first.")
+log = logging.getLogger("copilot.api")
+UPLOAD_PATHS = ("/v1/knowledge/documents",)
 
 
 def _status(exc: CopilotError) -> int:
-    if isinstance(exc, UnknownTenant | NotFound):
-        return 404
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, ServiceUnavailable | IndexMismatch):
-        return 503
+    for kind, status in ((NotAuthenticated, 401), (Forbidden, 403), (UnknownTenant, 404), (NotFound, 404),
+                         (Conflict, 409), (TooLarge, 413), (UnsupportedMediaType, 415), (RateLimited, 429),
+                         (ServiceUnavailable, 503), (IndexMismatch, 503), (DocumentError, 422)):
+        if isinstance(exc, kind):
+            return status
     return 422 if exc.type != "copilot-error" else 500
 
 
-def _problem_response(request: Request, status: int, kind: str, detail: str, **extra: object) -> JSONResponse:
-    """An RFC 9457 problem+json body with a stable ``type`` per error."""
+def problem(status: int, kind: str, detail: str, instance: str, headers: dict[str, str] | None = None,
+            **extra: object) -> JSONResponse:
+    """An RFC 9457 problem+json body with a stable ``type`` per error and the request id."""
     body = {"type": f"https://copilot.example/problems/{kind}", "title": kind.replace("-", " "),
-            "status": status, "detail": detail, "instance": str(request.url.path), **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+            "status": status, "detail": detail, "instance": instance, "request_id": current_request_id(),
+            **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> FastAPI:
-    app = FastAPI(title="Agent-assist copilot", version="0.1.0")
-    state: dict[str, Any] = {}
+class BodyLimits:
+    """Refuses bodies over their limit (413) and in formats the route does not take (415) before any
+    route code runs: JSON everywhere, multipart for uploads."""
 
-    def kb() -> KnowledgeBase:
-        if "kb" not in state:
-            state["kb"] = knowledge or KnowledgeBase(settings)
-        base: KnowledgeBase = state["kb"]
-        return base
+    def __init__(self, app: ASGIApp, json_limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
 
-    def engines() -> Engines:
-        if "engines" not in state:
-            state["engines"] = Engines(kb(), settings)
-        wired: Engines = state["engines"]
-        return wired
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        path: str = scope["path"]
+        upload = path.startswith(UPLOAD_PATHS)
+        limit = self.upload_limit if upload else self.json_limit
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        length = headers.get("content-length")
+        has_body = (length not in (None, "0")) or "transfer-encoding" in headers
+        wanted = "multipart/form-data" if upload else "application/json"
+        if has_body and content_type != wanted and not (not upload and content_type.endswith("+json")):
+            response = problem(415, UnsupportedMediaType.type,
+                               f"this route takes {wanted}, not {content_type or 'a body without Content-Type'}",
+                               path)
+            await response(scope, receive, send)
+            return
+        if length is not None and length.isdigit() and int(length) > limit:
+            await problem(413, TooLarge.type, f"the body is {int(length):,} bytes; the limit is {limit:,}",
+                          path)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise TooLarge(f"the body is over the limit of {limit:,} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(settings: Settings, knowledge: KnowledgeBase | None = None,
+               service: Service | None = None) -> FastAPI:
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+
+    def served(result: SuggestionSet) -> None:
+        metrics.record_suggestions(result.engine, [s.source for s in result.suggestions])
+        if result.fallback_from:
+            metrics.record_fallback(result.fallback_from, result.fallback_reason or "error")
+
+    service = service or Service(settings, knowledge=knowledge, on_usage=metrics.record_usage,
+                                 on_suggestions=served)
+    app = FastAPI(
+        title="Agent-assist copilot", version="0.1.0",
+        description="Grounded reply suggestions, summaries and next-best actions for human agents on messaging "
+                    "channels, in each brand's voice; knowledge, brand voice, macros and playbooks for content "
+                    "owners; analytics for QA teams. Every request but health and metrics needs an API key "
+                    "(`Authorization: Bearer <key>`); a key sees its own tenant only. Errors are "
+                    "application/problem+json (RFC 9457).",
+    )
+    app.state.service = service
+    app.state.metrics = metrics
 
     @app.exception_handler(CopilotError)
     async def _problem(request: Request, exc: CopilotError) -> JSONResponse:
-        return _problem_response(request, _status(exc), exc.type, exc.message)
+        status = _status(exc)
+        headers = {}
+        extra: dict[str, Any] = {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+            extra["retry_after"] = exc.retry_after
+        if isinstance(exc, NotAuthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
+        if status >= 500:
+            log.warning("request failed: %s", exc.message, extra={"error_type": exc.type})
+        return problem(status, exc.type, exc.message, request.url.path, headers, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
-        return _problem_response(request, 422, "invalid-request", detail, errors=errors)
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem(400, "malformed-json", "the body is not valid JSON: " + errors[0]["msg"],
+                           request.url.path, errors=errors)
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        return problem(422, "invalid-request", detail, request.url.path, errors=errors)
 
-    @app.get("/healthz", summary="The process is alive.")
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, kind, str(exc.detail), request.url.path,
+                       dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        request_id = current_request_id()
+        return problem(500, "internal-error", "an unexpected error; the request id identifies it in the logs",
+                       request.url.path, {"X-Request-ID": request_id} if request_id else None)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive.",
+             responses={200: {"description": "Alive.", "content": {"application/json": {"example": {"status": "ok"}}}}})
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The store, the index and the model are loaded.")
+    @app.get("/readyz", tags=["operations"], summary="The store, the index and the model are loaded.",
+             responses={200: {"description": "Ready."}, 503: {"description": "Not ready; 'checks' says what."}})
     def readyz() -> JSONResponse:
-        base = kb()
-        checks = {"store": True, "index": base.vectors.heartbeat(), "model": base.embedder.dimension > 0}
-        try:
-            base.registry.tenants()
-        except CopilotError:
-            checks["store"] = False
+        base = service.kb
+        checks = {"store": service.store.ping(), "index": base.vectors.heartbeat(),
+                  "model": base.embedder.dimension > 0}
         ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks,
+                             "schema_revision": service.schema_revision}, status_code=200 if ok else 503)
 
-    @app.get("/v1/knowledge/search", response_model=SearchResponse, summary="Search a tenant's knowledge.")
-    def search(
-        tenant: Annotated[str, Query(description="The tenant (brand).")],
-        q: Annotated[str, Query(min_length=1, max_length=2000, description="The question.")],
-        k: Annotated[int, Query(ge=1, le=50, description="How many passages.")] = 5,
-    ) -> SearchResponse:
-        passages = kb().search(tenant, q, k)
-        return SearchResponse(results=[SearchResult(
-            document_id=p.document_id, title=p.title, section=p.section, text=p.text, score=p.score,
-            source=p.source, kind=p.kind) for p in passages])
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics: requests and latency per route, engine "
+                                                      "fallbacks, LLM tokens.",
+             responses={200: {"description": "Prometheus text format.", "content": {"text/plain": {}}}})
+    def metrics_endpoint() -> Any:
+        return metrics.endpoint()
 
-    errors_out: dict[int | str, dict[str, Any]] = {
-        404: {"description": "Unknown tenant."}, 422: {"description": "Invalid request (problem+json)."},
-        503: {"description": "A backing store or model is unavailable."}}
+    for module in (routes_assist, routes_content, routes_admin):
+        app.include_router(module.router(service))
 
-    @app.post("/v1/suggestions", response_model=SuggestionSet, responses=errors_out,
-              summary="Reply suggestions for a thread, grounded in the tenant's knowledge.")
-    def suggestions(body: SuggestRequest) -> SuggestionSet:
-        return engines().suggest(body.tenant_name(), body.thread, engine=body.engine, n=body.n)
-
-    @app.post("/v1/suggestions/stream", responses=errors_out,
-              summary="The llm engine's draft as Server-Sent Events: 'delta' events, then one 'done' event.")
-    def suggestions_stream(body: SuggestRequest) -> StreamingResponse:
-        stream = engines().stream(body.tenant_name(), body.thread, engine=body.engine)
-
-        def events() -> Iterator[str]:
-            for event in stream:
-                if event["type"] == "delta":
-                    yield f"event: delta\ndata: {json.dumps({'text': event['text']})}\n\n"
-                else:
-                    yield f"event: done\ndata: {event['result'].model_dump_json()}\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    @app.post("/v1/summaries", response_model=Summary, responses=errors_out,
-              summary="A structured summary of a thread.")
-    def summaries(body: SummaryRequest) -> Summary:
-        return engines().summarize(body.tenant_name(), body.thread, style=body.style, engine=body.engine)
-
-    @app.post("/v1/next-best-actions", response_model=NextActions, responses=errors_out,
-              summary="The next playbook steps and escalation advice for a thread.")
-    def next_best_actions(body: NextActionsRequest) -> NextActions:
-        return engines().next_actions(body.tenant_name(), body.thread, done_actions=body.done_actions, n=body.n)
-
+    app.add_middleware(BodyLimits, json_limit=settings.max_body_bytes,
+                       upload_limit=settings.max_file_bytes * 10)
+    app.add_middleware(RequestObservability, metrics=metrics)
     return app

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.store import Store, open_database
 from api.wiring import Engines, read_thread, thread_tenant
 from copilot.conversation import Thread
 from copilot.errors import CopilotError, IndexMismatch, InvalidInput, ServiceUnavailable
@@ -26,13 +27,16 @@ from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.ingest import IngestReport
 from knowledge.ingest import Progress as IngestProgress
+from knowledge.registry import Registry
 
 app = typer.Typer(help="Agent-assist copilot: grounded reply suggestions, summaries and next-best actions.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 tenants_app = typer.Typer(help="Create and list tenants (brands).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 knowledge_app = typer.Typer(help="Ingest, list, search and maintain a tenant's knowledge.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluations and benchmarks.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
 app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(eval_app, name="eval")
 
@@ -71,8 +75,18 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _kb() -> KnowledgeBase:
-    return KnowledgeBase(_settings())
+def _kb(settings: Settings | None = None) -> KnowledgeBase:
+    """The knowledge base on the service database, migrated first (the CLI and the API share it)."""
+    settings = settings or _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = open_database(settings.resolved_database_url)
+    return KnowledgeBase(settings, registry=Registry(engine, create_schema=False))
+
+
+def _store() -> Store:
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Store(open_database(settings.resolved_database_url))
 
 
 @contextmanager
@@ -120,6 +134,59 @@ def tenants_list(as_json: JsonOpt = False) -> None:
     with _errors(as_json):
         names = _kb().registry.tenants()
     _emit(as_json, {"tenants": names}, lambda: out.print("\n".join(names) or "no tenants yet"))
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+RoleOpt = Annotated[str, typer.Option("--role", "-r", help="agent, content, qa or admin.")]
+
+
+@keys_app.command("create")
+def keys_create(tenant: TenantOpt, role: RoleOpt,
+                name: Annotated[str, typer.Option(help="A label: the console or person it is for.")] = "",
+                as_json: JsonOpt = False) -> None:
+    """Create an API key. The key is printed this once; only its hash is stored."""
+    with _errors(as_json):
+        store = _store()
+        _kb().registry.require_tenant(tenant)
+        record, secret = store.create_key(tenant, role, name)
+    payload = {"id": record.id, "key": secret, "tenant": record.tenant, "role": record.role}
+
+    def render() -> None:
+        out.print(secret, highlight=False, soft_wrap=True)
+        err.print(f"key {record.id} ({record.role} of {record.tenant}); store it now, it is not shown again")
+
+    _emit(as_json, payload, render)
+
+
+@keys_app.command("list")
+def keys_list(tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant.")] = None,
+              as_json: JsonOpt = False) -> None:
+    """List API keys (never their secrets)."""
+    with _errors(as_json):
+        keys = _store().keys(tenant)
+    rows = [{"id": k.id, "tenant": k.tenant, "role": k.role, "name": k.name, "created_at": k.created_at,
+             "revoked_at": k.revoked_at} for k in keys]
+
+    def render() -> None:
+        table = Table("id", "tenant", "role", "name", "created", "revoked")
+        for r in rows:
+            table.add_row(str(r["id"]), str(r["tenant"]), str(r["role"]), str(r["name"]),
+                          f"{r['created_at']:%Y-%m-%d %H:%M}",
+                          f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "")
+        out.print(table)
+
+    _emit(as_json, {"keys": rows}, render)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_...), not the secret.")],
+                as_json: JsonOpt = False) -> None:
+    """Revoke an API key: the next request with it is refused."""
+    with _errors(as_json):
+        record = _store().revoke_key(key_id)
+    _emit(as_json, {"id": record.id, "revoked_at": record.revoked_at},
+          lambda: out.print(f"revoked {record.id}"))
 
 
 # --- knowledge --------------------------------------------------------------------------------
@@ -355,7 +422,7 @@ def suggest(thread_file: ThreadArg, tenant: ThreadTenantOpt = None, engine: Engi
     with _errors(as_json):
         thread, tenant_name = _thread_and_tenant(thread_file, tenant)
         settings = _settings()
-        result = Engines(KnowledgeBase(settings), settings).suggest(tenant_name, thread, engine=engine, n=n)
+        result = Engines(_kb(settings), settings).suggest(tenant_name, thread, engine=engine, n=n)
 
     def render() -> None:
         if result.fallback_from:
@@ -385,7 +452,7 @@ def summarize(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
     with _errors(as_json):
         thread, tenant_name = _thread_and_tenant(thread_file, tenant)
         settings = _settings()
-        result = Engines(KnowledgeBase(settings), settings).summarize(tenant_name, thread, style=style,
+        result = Engines(_kb(settings), settings).summarize(tenant_name, thread, style=style,
                                                                       engine=engine)
 
     def render() -> None:
@@ -417,7 +484,7 @@ def next_actions(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
             raise InvalidInput("-n must be between 1 and 10")
         thread, tenant_name = _thread_and_tenant(thread_file, tenant)
         settings = _settings()
-        result = Engines(KnowledgeBase(settings), settings).next_actions(tenant_name, thread,
+        result = Engines(_kb(settings), settings).next_actions(tenant_name, thread,
                                                                          done_actions=done or (), n=n)
 
     def render() -> None:
@@ -463,10 +530,38 @@ def demo(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.
     _print_failures(report)
     if report.failed:
         raise typer.Exit(1)
+    with _errors(False):
+        keys = _demo_keys(_store())
+    out.print(f"agent key of {SAMPLE_BRAND}: {keys['agent']}\nadmin key: {keys['admin']}  "
+              f"(kept in {_settings().data_dir / DEMO_KEYS})", highlight=False, soft_wrap=True)
     if serve_:
-        out.print(f"try: curl 'http://{host}:{port}/v1/knowledge/search?tenant={SAMPLE_BRAND}&q=charged+twice'",
-                  soft_wrap=True)
+        out.print(f"try: curl -H 'Authorization: Bearer {keys['agent']}' "
+                  f"'http://{host}:{port}/v1/knowledge/search?q=charged+twice'", highlight=False, soft_wrap=True)
         serve(host, port)
+
+
+DEMO_KEYS = "demo-keys.json"
+
+
+def _demo_keys(store: Store) -> dict[str, str]:
+    """The sample brand's agent and admin keys: made once and kept (mode 0600) in the data directory, so
+    the demo can be restarted without a new key each time; a revoked one is replaced."""
+    from api.wiring import SAMPLE_BRAND
+
+    path = _settings().data_dir / DEMO_KEYS
+    kept: dict[str, str] = {}
+    if path.is_file():
+        try:
+            kept = {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, str)}
+        except (OSError, ValueError):
+            kept = {}
+    for role in ("agent", "admin"):
+        live = kept.get(role) and store.authenticate(kept[role])
+        if not live:
+            kept[role] = store.create_key(SAMPLE_BRAND, role, f"demo {role}")[1]
+    path.write_text(json.dumps(kept))
+    path.chmod(0o600)
+    return kept
 
 
 def main() -> None:

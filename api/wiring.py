@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from copilot.errors import InvalidInput, describe_validation_error
 from copilot.intents import IntentClassifier
 from copilot.llm import OpenAIChatModel
 from copilot.nextactions import NextActionEngine, NextActions
+from copilot.ports import ChatResult
 from copilot.settings import Settings
 from copilot.suggest import GroundedEngine, SuggestionSet, TenantProfile
 from copilot.summarize import Summary, summarize
@@ -31,10 +32,11 @@ def sample_brand_dir() -> Path:
 class Engines:
     """The engines of one process, wired to a knowledge base: grounded always, llm when configured."""
 
-    def __init__(self, kb: KnowledgeBase, settings: Settings) -> None:
+    def __init__(self, kb: KnowledgeBase, settings: Settings, *,
+                 on_usage: Callable[[ChatResult], None] | None = None) -> None:
         self.kb = kb
         self.grounded = GroundedEngine(kb.retriever)
-        chat = OpenAIChatModel.from_settings(settings)
+        chat = OpenAIChatModel.from_settings(settings, on_usage=on_usage)
         self.llm = LLMEngine(chat, kb.retriever, self.grounded) if chat is not None else None
         self.llm_summaries = LLMSummarizer(chat) if chat is not None else None
         self._intents: dict[str, tuple[int, IntentClassifier | None]] = {}
@@ -54,6 +56,13 @@ class Engines:
                 classifier = IntentClassifier(self.kb.embedder).fit(list(texts), list(labels))
             self._intents[tenant] = (key, classifier)
             return classifier
+
+    def intent_of(self, tenant: str, text: str) -> str | None:
+        """The tenant's intent for one customer turn, or None without a classifier or a turn."""
+        if not text.strip():
+            return None
+        classifier = self.intents(tenant, self.kb.profile(tenant))
+        return classifier.predict([text])[0].intent if classifier is not None else None
 
     def engine(self, name: str | None) -> GroundedEngine | LLMEngine:
         """``grounded``, ``llm``, or None for the default (llm when configured, else grounded)."""

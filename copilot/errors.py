@@ -5,7 +5,12 @@ CopilotError
 │   ├── UnknownTenant          the tenant does not exist
 │   ├── Conflict               a concurrent change got there first; retry
 │   │   └── TenantExists       a tenant of that name already exists
-│   └── NotFound               a document, thread, suggestion... of this tenant does not exist
+│   ├── NotFound               a document, thread, suggestion... of this tenant does not exist
+│   ├── NotAuthenticated       no API key, or one that is unknown or revoked
+│   ├── Forbidden              the key's role may not do this
+│   ├── TooLarge               a body, upload or list over its limit
+│   ├── UnsupportedMediaType   a body in a format the route does not take
+│   └── RateLimited            the key made too many requests; retry after ``retry_after`` seconds
 ├── DocumentError              one source file could not be read or parsed (reported, then skipped)
 │   ├── UnsupportedFormat
 │   ├── FileTooLarge
@@ -58,6 +63,30 @@ class TenantExists(Conflict):
 
 class NotFound(InvalidInput):
     type = "not-found"
+
+
+class NotAuthenticated(InvalidInput):
+    type = "not-authenticated"
+
+
+class Forbidden(InvalidInput):
+    type = "forbidden"
+
+
+class TooLarge(InvalidInput):
+    type = "too-large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    type = "unsupported-media-type"
+
+
+class RateLimited(InvalidInput):
+    type = "rate-limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class DocumentError(CopilotError):

@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(8.0, gt=0)
 
+    rate_limit: str = Field("600/minute", description="Requests per API key, as 'N/second|minute|hour'.")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest JSON request body.")
+    max_thread_messages: int = Field(1000, ge=1, description="Most messages a kept thread may hold.")
+    catch_up_after_s: float = Field(2 * 3600, gt=0, description="A thread quiet this long gets a catch-up summary.")
+    upload_sync_bytes: int = Field(256 * 1024, ge=0, description="Larger uploads are ingested as a background job.")
+    log_level: str = Field("INFO", description="Level of the JSON logs.")
+
     max_file_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Larger source files are refused.")
     chunk_tokens: int = Field(200, ge=16, le=2000, description="Token budget of one chunk (cl100k).")
     chunk_overlap_tokens: int = Field(70, ge=0, le=1000, description="Tokens repeated between chunks of a section.")

@@ -81,7 +81,11 @@ class SuggestionSet(BaseModel):
     suggestions: list[Suggestion] = Field(default_factory=list, description="Best first.")
     note: str | None = Field(None, description="Why nothing was offered, or what the engine fell back from.")
     fallback_from: str | None = Field(None, description="Set to 'llm' when the LLM failed and grounded answered.")
+    fallback_reason: str | None = Field(None, description="Why it failed: llm-timeout, llm-rate-limited, "
+                                                          "llm-bad-output, llm-error or service-unavailable.")
     query: str = Field("", description="The customer turn the suggestions answer.")
+    intent: str | None = Field(None, description="The intent of that turn by the tenant's intent classifier, "
+                                                 "when the tenant has labelled examples.")
     flagged_documents: list[str] = Field(default_factory=list,
                                          description="Documents left out because they read as prompt injection.")
 

@@ -212,7 +212,7 @@ def _load_markdown(data: bytes, path: Path, document_id: str) -> SourceDocument:
     meta = dict(post.metadata)
     kind = str(meta.get("kind", "article"))
     if kind == Kind.BRAND_VOICE:
-        return _structured(meta | {"guide": post.content}, path, document_id)
+        return structured_document(meta | {"guide": post.content}, path, document_id)
     if kind not in (Kind.ARTICLE, Kind.FAQ):
         raise DocumentError(f"front matter kind {kind!r} is not valid in Markdown (article, brand_voice)")
     h1, sections = sections_from_markdown(post.content)
@@ -417,7 +417,7 @@ def _load_json(data: bytes, path: Path, document_id: str) -> SourceDocument:
     if isinstance(value, dict) and "faq" in value and "kind" not in value:
         return _faq_document(list(value["faq"]), path, document_id, value.get("title"))
     if isinstance(value, dict):
-        return _structured(value, path, document_id)
+        return structured_document(value, path, document_id)
     raise DocumentError("JSON must be a list of {question, answer} or an object with a 'kind'")
 
 
@@ -425,10 +425,10 @@ def _load_yaml(data: bytes, path: Path, document_id: str) -> SourceDocument:
     value = yaml.safe_load(decode_text(data, path))
     if not isinstance(value, dict):
         raise DocumentError("YAML must be a mapping with a 'kind' (brand_voice, macros, playbook, faq)")
-    return _structured(value, path, document_id)
+    return structured_document(value, path, document_id)
 
 
-def _structured(value: dict[str, Any], path: Path, document_id: str) -> SourceDocument:
+def structured_document(value: dict[str, Any], path: Path, document_id: str) -> SourceDocument:
     kind = value.get("kind")
     try:
         if kind == "faq":

@@ -100,6 +100,9 @@ class ChunkRow(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+REGISTRY_TABLES = (TenantRow, DocumentRow, DocumentVersionRow, ChunkRow)
+
+
 @dataclass(frozen=True)
 class DocumentRecord:
     tenant: str
@@ -170,12 +173,16 @@ def make_engine(url: str) -> Engine:
 class Registry:
     """Tenants, documents and live chunks in a relational database (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, create_schema: bool = True) -> None:
+        """With ``create_schema`` the registry's own tables are made when missing (tools and tests that
+        use the knowledge base alone); the service migrates the whole schema with Alembic instead."""
         self.engine = engine
-        try:
-            Base.metadata.create_all(engine)
-        except OperationalError as exc:
-            raise ServiceUnavailable(f"database unavailable: {exc.orig}") from exc
+        if create_schema:
+            try:
+                tables = [Base.metadata.tables[t.__tablename__] for t in REGISTRY_TABLES]
+                Base.metadata.create_all(engine, tables=tables)
+            except OperationalError as exc:
+                raise ServiceUnavailable(f"database unavailable: {exc.orig}") from exc
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import PROBLEM, create_app
+from api.deps import PROBLEM
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
+from tests.api.conftest import Api, make_api
 
 ARTICLE = """# Roaming abroad
 
@@ -24,14 +25,20 @@ FAQ = "question,answer\nCan I keep my number when I switch?,\"Yes, ask your old 
 
 
 @pytest.fixture
-def client(settings: Settings, kb: KnowledgeBase, tmp_path: Path) -> Iterator[TestClient]:
+def api(settings: Settings, kb: KnowledgeBase, tmp_path: Path) -> Iterator[Api]:
     content = tmp_path / "content"
     content.mkdir()
     (content / "roaming.md").write_text(ARTICLE, encoding="utf-8")
     (content / "faq.csv").write_text(FAQ, encoding="utf-8")
     assert kb.ingest("acme", [content]).failed == []
-    with TestClient(create_app(settings, knowledge=kb)) as test_client:
-        yield test_client
+    yield from make_api(settings, kb, "acme")
+
+
+@pytest.fixture
+def client(api: Api) -> TestClient:
+    """A client whose requests carry an agent key of tenant acme."""
+    api.client.headers.update(api.headers("agent"))
+    return api.client
 
 
 def test_get_healthz_returns_ok(client: TestClient) -> None:
@@ -45,12 +52,14 @@ def test_get_readyz_reports_every_check_ready(client: TestClient) -> None:
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"store": True, "index": True, "model": True}}
+    body = response.json()
+    assert (body["status"], body["checks"]) == ("ready", {"store": True, "index": True, "model": True})
+    assert body["schema_revision"]
 
 
 def test_search_knowledge_returns_best_passages_first(client: TestClient) -> None:
     response = client.get("/v1/knowledge/search",
-                          params={"tenant": "acme", "q": "how do I stop data charges abroad", "k": 2})
+                          params={"q": "how do I stop data charges abroad", "k": 2})
 
     assert response.status_code == 200
     results = response.json()["results"]
@@ -63,27 +72,28 @@ def test_search_knowledge_returns_best_passages_first(client: TestClient) -> Non
 
 
 def test_search_knowledge_finds_faq_answer(client: TestClient) -> None:
-    response = client.get("/v1/knowledge/search", params={"tenant": "acme", "q": "keep my phone number"})
+    response = client.get("/v1/knowledge/search", params={"q": "keep my phone number"})
 
     assert response.status_code == 200
     top = response.json()["results"][0]
     assert (top["kind"], top["section"]) == ("faq", "Can I keep my number when I switch?")
 
 
-def test_search_knowledge_unknown_tenant_is_404_problem(client: TestClient) -> None:
-    response = client.get("/v1/knowledge/search", params={"tenant": "ghost", "q": "roaming"})
+def test_search_knowledge_without_a_key_is_401_problem(api: Api) -> None:
+    response = api.client.get("/v1/knowledge/search", params={"q": "roaming"})
 
-    assert response.status_code == 404
+    assert response.status_code == 401
     assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.headers["www-authenticate"] == "Bearer"
     body = response.json()
-    assert body["type"].endswith("/unknown-tenant")
-    assert body["status"] == 404
-    assert "ghost" in body["detail"]
+    assert body["type"].endswith("/not-authenticated")
+    assert body["status"] == 401
     assert body["instance"] == "/v1/knowledge/search"
+    assert body["request_id"] == response.headers["x-request-id"]
 
 
 def test_search_knowledge_missing_query_is_422(client: TestClient) -> None:
-    response = client.get("/v1/knowledge/search", params={"tenant": "acme"})
+    response = client.get("/v1/knowledge/search", params={})
 
     body = response.json()
     assert response.status_code == 422
@@ -94,10 +104,10 @@ def test_search_knowledge_missing_query_is_422(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("params", [
-    {"tenant": "acme", "q": ""},
-    {"tenant": "acme", "q": "roaming", "k": 0},
-    {"tenant": "acme", "q": "roaming", "k": 51},
-    {"q": "roaming"},
+    {"q": ""},
+    {"q": "roaming", "k": 0},
+    {"q": "roaming", "k": 51},
+    {"q": "x" * 2001},
 ])
 def test_search_knowledge_invalid_parameters_are_422(client: TestClient, params: dict[str, str | int]) -> None:
     response = client.get("/v1/knowledge/search", params=params)
@@ -106,7 +116,7 @@ def test_search_knowledge_invalid_parameters_are_422(client: TestClient, params:
 
 
 def test_search_knowledge_blank_query_is_422_problem(client: TestClient) -> None:
-    response = client.get("/v1/knowledge/search", params={"tenant": "acme", "q": "   "})
+    response = client.get("/v1/knowledge/search", params={"q": "   "})
 
     assert response.status_code == 422
     assert response.headers["content-type"].startswith(PROBLEM)
@@ -117,4 +127,4 @@ def test_openapi_documents_search_endpoint(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
 
     parameters = {p["name"] for p in schema["paths"]["/v1/knowledge/search"]["get"]["parameters"]}
-    assert parameters == {"tenant", "q", "k"}
+    assert parameters == {"q", "k"}

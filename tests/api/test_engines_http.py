@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import EXAMPLE_THREAD, PROBLEM, create_app
+from api.deps import PROBLEM
+from api.schemas import EXAMPLE_THREAD
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
+from tests.api.conftest import Api, make_api
 from tests.fakellm import FakeLLM
 
 
 @pytest.fixture
-def client(sample_kb: KnowledgeBase) -> Iterator[TestClient]:
-    with TestClient(create_app(sample_kb.settings, knowledge=sample_kb)) as test_client:
-        yield test_client
+def client(sample_api: Api) -> TestClient:
+    sample_api.client.headers.update(sample_api.headers("agent"))
+    return sample_api.client
 
 
 def test_post_suggestions_returns_grounded_suggestions(client: TestClient) -> None:
@@ -40,9 +41,10 @@ def test_post_summaries_and_next_best_actions(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("body, status", [
-    ({"thread": {**EXAMPLE_THREAD, "tenant": "nobody"}}, 404),
-    ({"thread": {**EXAMPLE_THREAD, "tenant": None}}, 422),
-    ({"thread": EXAMPLE_THREAD, "tenant": "other"}, 422),
+    ({"thread": {**EXAMPLE_THREAD, "tenant": "nobody"}}, 422),  # another tenant's thread
+    ({"thread_id": "never-kept"}, 404),
+    ({"thread": EXAMPLE_THREAD, "thread_id": "th-1001"}, 422),  # one or the other
+    ({}, 422),
     ({"thread": {**EXAMPLE_THREAD, "messages": "no"}}, 422),
     ({"thread": EXAMPLE_THREAD, "n": 0}, 422),
     ({"thread": EXAMPLE_THREAD, "engine": "llm"}, 422),  # not configured
@@ -60,8 +62,9 @@ def test_the_stream_sends_deltas_then_the_checked_result(sample_kb: KnowledgeBas
                         _env_file=None)  # type: ignore[call-arg]
     fake_llm.responder = lambda body: ("Bar your SIM in the app under Settings > Lost or stolen, any time.\n"
                                        "SOURCES: P1")
-    with TestClient(create_app(settings, knowledge=sample_kb)) as client:
-        response = client.post("/v1/suggestions/stream", json={"thread": EXAMPLE_THREAD})
+    for api in make_api(settings, sample_kb, "brightwave"):
+        response = api.client.post("/v1/suggestions/stream", json={"thread": EXAMPLE_THREAD},
+                                   headers=api.headers("agent"))
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = [block.split("\n", 1) for block in response.text.strip().split("\n\n")]
     kinds = [head.removeprefix("event: ") for head, _ in events]
