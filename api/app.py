@@ -187,3 +187,8 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None,
                        upload_limit=settings.max_file_bytes * 10)
     app.add_middleware(RequestObservability, metrics=metrics)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app configured from ``COPILOT_*`` variables: what ``copilot serve`` runs in each worker."""
+    return create_app(Settings())

@@ -89,6 +89,11 @@ def _store() -> Store:
     return Store(open_database(settings.resolved_database_url))
 
 
+def _registry() -> Registry:
+    """The registry alone, for commands that need no model or index (tenants, keys)."""
+    return Registry(_store().engine, create_schema=False)
+
+
 @contextmanager
 def _progress(label: str, enabled: bool) -> Iterator[Callable[[IngestProgress], None] | None]:
     if not enabled or not err.is_terminal:
@@ -124,7 +129,7 @@ def tenants_create(name: Annotated[str, typer.Argument(help="Short name: a-z, 0-
                    as_json: JsonOpt = False) -> None:
     """Create a tenant (a brand with its own knowledge, voice and data)."""
     with _errors(as_json):
-        _kb().create_tenant(name, display_name)
+        _registry().create_tenant(name, display_name)
     _emit(as_json, {"tenant": name}, lambda: out.print(f"created tenant {name}"))
 
 
@@ -132,7 +137,7 @@ def tenants_create(name: Annotated[str, typer.Argument(help="Short name: a-z, 0-
 def tenants_list(as_json: JsonOpt = False) -> None:
     """List the tenants."""
     with _errors(as_json):
-        names = _kb().registry.tenants()
+        names = _registry().tenants()
     _emit(as_json, {"tenants": names}, lambda: out.print("\n".join(names) or "no tenants yet"))
 
 
@@ -148,7 +153,7 @@ def keys_create(tenant: TenantOpt, role: RoleOpt,
     """Create an API key. The key is printed this once; only its hash is stored."""
     with _errors(as_json):
         store = _store()
-        _kb().registry.require_tenant(tenant)
+        Registry(store.engine, create_schema=False).require_tenant(tenant)
         record, secret = store.create_key(tenant, role, name)
     payload = {"id": record.id, "key": secret, "tenant": record.tenant, "role": record.role}
 
@@ -503,13 +508,21 @@ def next_actions(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
 
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port.")] = 8000) -> None:
-    """Run the HTTP API."""
+          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (more than one needs "
+                                                                   "COPILOT_CHROMA_URL: a Chroma server).")] = 1,
+          ) -> None:
+    """Run the HTTP API (JSON logs on stderr, one line per request)."""
     import uvicorn
 
-    from api.app import create_app
-
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+    settings = _settings()
+    if workers > 1 and not settings.chroma_url:
+        _fail(InvalidInput("several workers cannot share the embedded Chroma index: set COPILOT_CHROMA_URL to a "
+                           "Chroma server (chroma run --path DIR --port P)"), False)
+    with _errors(False):
+        _kb(settings)  # migrate once, before any worker starts
+    uvicorn.run("api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_config=None)
 
 
 @app.command()

@@ -40,6 +40,15 @@ ContentId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z
                                 description="The macro or playbook id.")]
 
 
+# FastAPI builds form bodies' schemas itself, so their examples go into the operation (a file's bytes as text).
+_EXAMPLE_ARTICLE = ("# Refunds and account credit\n\nRefunds go back to the card you paid with within 5 to 7 "
+                    "working days.\n")
+
+
+def _multipart_example(value: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"content": {"multipart/form-data": {"example": value}}}}
+
+
 def _info(record: DocumentRecord) -> dict[str, Any]:
     return dict(document_id=record.document_id, title=record.title, kind=record.kind, version=record.version,
                 chunks=record.chunk_count, updated_at=record.updated_at, updated_by=record.updated_by,
@@ -88,7 +97,9 @@ def router(service: Service) -> APIRouter:
 
     @api.post("/knowledge/documents", responses=upload_responses, response_model=UploadResponse, tags=["knowledge"],
               summary="Upload documents (Markdown, HTML, PDF, DOCX, text, FAQ CSV/JSON, YAML for brand voice, "
-                      "macros and playbooks). Unchanged content is not re-indexed.")
+                      "macros and playbooks). Unchanged content is not re-indexed.",
+              openapi_extra=_multipart_example({"files": [_EXAMPLE_ARTICLE],
+                                                "document_id": ["articles/billing/refunds.md"]}))
     async def upload(who: Content,
                      files: Annotated[list[UploadFile], File(description="One or more files.")],
                      document_id: Annotated[list[str] | None, Form(
@@ -97,7 +108,8 @@ def router(service: Service) -> APIRouter:
         return write(who, await read_files(files, document_id))
 
     @api.put("/knowledge/documents/{document_id:path}", responses=upload_responses, response_model=UploadResponse,
-             tags=["knowledge"], summary="Replace a document with a new file (or create it under this id).")
+             tags=["knowledge"], summary="Replace a document with a new file (or create it under this id).",
+             openapi_extra=_multipart_example({"file": _EXAMPLE_ARTICLE}))
     async def replace(document_id: DocumentId, who: Content,
                       file: Annotated[UploadFile, File(description="The new content.")]) -> JSONResponse:
         return write(who, await read_files([file], [document_id]))
@@ -136,14 +148,15 @@ def router(service: Service) -> APIRouter:
             raise NotFound("this tenant has no brand-voice guide yet; PUT /v1/brand-voice")
         return BrandVoice.model_validate(record.payload)
 
-    @api.put("/brand-voice", response_model=ContentWrite, responses=problems(), tags=["brand voice"],
+    @api.put("/brand-voice", response_model=ContentWrite, responses=problems(413, 415), tags=["brand voice"],
              summary="Replace the brand-voice guide.")
     def put_voice(body: BrandVoice, who: Content) -> ContentWrite:
         record = voice_record(who.tenant)
         document_id = record.document_id if record else "brand-voice.json"
         return store(who, {**body.model_dump(mode="json"), "kind": "brand_voice"}, document_id)
 
-    @api.post("/brand-voice/check", response_model=VoiceCheckResponse, responses=problems(404), tags=["brand voice"],
+    @api.post("/brand-voice/check", response_model=VoiceCheckResponse, responses=problems(404, 413, 415),
+              tags=["brand voice"],
               summary="Check a draft against the brand voice and the channel: violations with spans, and the "
                       "mechanical fixes.")
     def check_voice(body: VoiceCheckRequest, who: Anyone) -> VoiceCheckResponse:
@@ -178,7 +191,8 @@ def router(service: Service) -> APIRouter:
     def list_macros(who: Anyone) -> list[Macro]:
         return [Macro.model_validate(m) for r in macro_documents(who.tenant) for m in r.payload["macros"]]  # type: ignore[index]
 
-    @api.put("/macros/{macro_id}", response_model=ContentWrite, responses=problems(), tags=["macros and playbooks"],
+    @api.put("/macros/{macro_id}", response_model=ContentWrite, responses=problems(413, 415),
+             tags=["macros and playbooks"],
              summary="Create or replace one macro (in the document that holds it, else in macros.json).")
     def put_macro(macro_id: ContentId, body: Macro, who: Content) -> ContentWrite:
         if body.id != macro_id:
@@ -212,7 +226,7 @@ def router(service: Service) -> APIRouter:
     def list_playbooks(who: Anyone) -> list[Playbook]:
         return [Playbook.model_validate(r.payload) for r in playbook_documents(who.tenant)]
 
-    @api.put("/playbooks/{playbook_id}", response_model=ContentWrite, responses=problems(),
+    @api.put("/playbooks/{playbook_id}", response_model=ContentWrite, responses=problems(413, 415),
              tags=["macros and playbooks"], summary="Create or replace one playbook.")
     def put_playbook(playbook_id: ContentId, body: Playbook, who: Content) -> ContentWrite:
         if body.id != playbook_id:

@@ -21,14 +21,19 @@ EXAMPLE_THREAD: dict[str, Any] = {
 class Problem(BaseModel):
     """An error, as RFC 9457 problem+json."""
 
-    type: str = Field(..., description="A stable URI per kind of error, e.g. .../problems/not-found.")
-    title: str = Field(..., description="The kind of error in words.")
-    status: int = Field(..., description="The HTTP status code.")
-    detail: str = Field(..., description="What went wrong and how to fix it.")
-    instance: str = Field(..., description="The path of the request.")
-    request_id: str | None = Field(None, description="The request id, also in the X-Request-ID header.")
-    errors: list[dict[str, Any]] | None = Field(None, description="Per field, for invalid requests: loc and msg.")
-    retry_after: int | None = Field(None, description="Seconds to wait, for 429 (also the Retry-After header).")
+    type: str = Field(..., description="A stable URI per kind of error, e.g. "
+                                       "https://copilot.example/problems/not-found: branch on this, not on title.")
+    title: str = Field(..., description="The kind of error in words, e.g. 'not found'.")
+    status: int = Field(..., description="The HTTP status code, repeated.")
+    detail: str = Field(..., description="What went wrong and how to fix it, for a person to read.")
+    instance: str = Field(..., description="The path of the request, e.g. /v1/threads/th-1001.")
+    request_id: str | None = Field(None, description="The request id, also in the X-Request-ID header: quote it "
+                                                     "when reporting a problem.")
+    errors: list[dict[str, Any]] | None = Field(None, description="For 400 and 422: one object per invalid "
+                                                                  "field, with loc (the path to the field, e.g. "
+                                                                  "['body', 'n']) and msg.")
+    retry_after: int | None = Field(None, description="For 429: seconds to wait before retrying (also the "
+                                                      "Retry-After header).")
 
 
 class ThreadRef(BaseModel):
@@ -36,45 +41,70 @@ class ThreadRef(BaseModel):
 
     thread: Thread | None = Field(None, description="The whole thread: channel, customer and messages, oldest "
                                                     "first. Its 'tenant', when set, must be the key's tenant.")
-    thread_id: str | None = Field(None, max_length=200, description="A thread kept with PUT /v1/threads/{id}.")
+    thread_id: str | None = Field(None, max_length=200, description="The id of a thread kept with PUT "
+                                                                    "/v1/threads/{thread_id}. Give thread or "
+                                                                    "thread_id, not both.")
 
 
 class SuggestRequest(ThreadRef):
-    n: int = Field(3, ge=1, le=10, description="How many suggestions at most.")
+    """Ask for reply suggestions to the latest customer turn of a thread."""
+
+    n: int = Field(3, ge=1, le=10, description="How many suggestions at most, 1 to 10; default 3. Fewer (or a "
+                                               "clarifying question) come back when the knowledge has no answer.")
     engine: Literal["grounded", "llm"] | None = Field(
-        None, description="grounded or llm; default: llm when configured, else grounded.")
+        None, description="grounded (macros and knowledge passages, no LLM) or llm (an LLM drafts from the "
+                          "passages; falls back to grounded when it fails). Default: llm when the service has an "
+                          "LLM configured, else grounded.")
 
     model_config = {"json_schema_extra": {"examples": [{"thread": EXAMPLE_THREAD, "n": 3},
                                                        {"thread_id": "th-1001"}]}}
 
 
 class SummaryRequest(ThreadRef):
-    style: Literal["catch_up", "handoff", "after_contact"] = Field("after_contact", description="What it is for.")
-    engine: Literal["grounded", "llm"] | None = Field(None, description="llm writes the abstract only.")
+    """Ask for a structured summary of a thread."""
+
+    style: Literal["catch_up", "handoff", "after_contact"] = Field(
+        "after_contact", description="What the abstract is for: catch_up (an agent picks up or resumes the "
+                                     "thread), handoff (another agent takes over) or after_contact (the wrap-up); "
+                                     "default after_contact.")
+    engine: Literal["grounded", "llm"] | None = Field(
+        None, description="grounded or llm: llm writes the abstract only, every other field is grounded. "
+                          "Default: llm when the service has an LLM configured, else grounded.")
 
     model_config = {"json_schema_extra": {"examples": [{"thread": EXAMPLE_THREAD, "style": "handoff"}]}}
 
 
 class NextActionsRequest(ThreadRef):
+    """Ask for the next-best actions on a thread."""
+
     done_actions: list[str] = Field(default_factory=list, max_length=100,
-                                    description="Step ids or actions the console already did.")
-    n: int = Field(3, ge=1, le=10, description="How many actions at most.")
+                                    description="Playbook step ids or actions the console already did (e.g. "
+                                                "bar_sim), at most 100; they count as done whatever the thread "
+                                                "says.")
+    n: int = Field(3, ge=1, le=10, description="How many actions at most, 1 to 10; default 3.")
 
     model_config = {"json_schema_extra": {"examples": [{"thread": EXAMPLE_THREAD, "done_actions": []}]}}
 
 
 class SearchResult(BaseModel):
+    """A passage of the tenant's knowledge that matches the question."""
+
     document_id: str = Field(description="The document the passage comes from.")
     title: str = Field(description="The document's title.")
     section: str = Field(description="The heading path of the passage, ' > ' separated.")
     text: str = Field(description="The passage.")
-    score: float = Field(description="Fused relevance score; higher is better.")
-    source: str = Field(description="Where the document was ingested from.")
-    kind: str = Field(description="article, faq, macro or playbook.")
+    score: float = Field(description="Relevance, dense and lexical retrieval fused; higher is better. Only "
+                                     "comparable within one answer, not a probability.")
+    source: str = Field(description="Where the document was ingested from: a path or URL, or api:<key id> for "
+                                    "content written through the API.")
+    kind: str = Field(description="The document's kind, e.g. article, faq or macro.")
 
 
 class SearchResponse(BaseModel):
-    results: list[SearchResult] = Field(description="Best first.")
+    """The passages that answer a search, best first."""
+
+    results: list[SearchResult] = Field(description="At most k passages, best first; empty when nothing "
+                                                    "matches.")
 
 
 # --- threads ---
@@ -84,9 +114,11 @@ class ThreadBody(BaseModel):
     """A thread to keep: its channel, customer and messages so far."""
 
     channel: Channel = Field(Channel.WEBCHAT, description="sms, whatsapp, messenger, apple_messages, webchat, "
-                                                          "x_dm, app or email.")
+                                                          "x_dm, app or email; default webchat.")
     customer: Customer = Field(default_factory=Customer, description="The customer record the console has.")
-    messages: list[Message] = Field(default_factory=list, description="The messages so far, oldest first.")
+    messages: list[Message] = Field(default_factory=list, description="The messages so far, oldest first; at "
+                                                                      "most COPILOT_MAX_THREAD_MESSAGES (default "
+                                                                      "1000).")
 
     model_config = {"json_schema_extra": {"examples": [
         {"channel": "sms", "customer": {"name": "Hannah Jones", "id": "C-20418"},
@@ -94,20 +126,27 @@ class ThreadBody(BaseModel):
 
 
 class AppendRequest(BaseModel):
+    """New messages of a kept thread."""
+
     messages: list[Message] = Field(..., min_length=1, max_length=100, description=(
-        "Messages to append, oldest first. Give each an 'id': a retry with the same id is not stored twice."))
+        "Messages to append, oldest first; 1 to 100. Give each an 'id': a retry with the same id is not stored "
+        "twice, and reusing an id for a different message is a 409."))
 
     model_config = {"json_schema_extra": {"examples": [
         {"messages": [{"id": "m2", "role": "agent", "text": "I'm sorry to hear that. Let's block the SIM."}]}]}}
 
 
 class ThreadView(BaseModel):
+    """A thread the service keeps."""
+
     thread: Thread = Field(..., description="The thread as kept, messages oldest first.")
     created_at: datetime = Field(..., description="When the service first kept it.")
     updated_at: datetime = Field(..., description="When a message was last added or it was replaced.")
 
 
 class AppendResponse(ThreadView):
+    """The thread after an append, and what the append stored."""
+
     added: list[str] = Field(..., description="Ids of the messages stored by this request.")
     duplicates: list[str] = Field(..., description="Ids already stored (a retry): not stored again.")
     catch_up: Summary | None = Field(None, description="A catch-up summary when the thread had been quiet longer "
@@ -115,13 +154,17 @@ class AppendResponse(ThreadView):
 
 
 class ThreadListItem(BaseModel):
-    id: str = Field(..., description="The thread id.")
-    channel: str = Field(..., description="The thread's channel.")
+    """A kept thread, without its messages."""
+
+    id: str = Field(..., description="The thread id: GET /v1/threads/{thread_id} gives its messages.")
+    channel: str = Field(..., description="The thread's channel, e.g. sms or whatsapp.")
     message_count: int = Field(..., description="Messages kept.")
-    updated_at: datetime = Field(..., description="Last change.")
+    updated_at: datetime = Field(..., description="When a message was last added or the thread replaced.")
 
 
 class ThreadList(BaseModel):
+    """The tenant's kept threads."""
+
     threads: list[ThreadListItem] = Field(..., description="Most recently active first.")
 
 
@@ -129,13 +172,18 @@ class ThreadList(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
+    """What the agent did with one suggestion."""
+
     suggestion_id: str = Field(..., max_length=40, description="The 'id' of a suggestion this tenant was given.")
     event: Literal["shown", "accepted", "edited", "rejected"] = Field(
         ..., description="shown: the agent saw it; accepted: sent as is; edited: sent after changes (give "
                          "final_text); rejected: not used (give a reason).")
-    final_text: str | None = Field(None, max_length=20_000, description="What the agent sent, for edited.")
-    reason: str | None = Field(None, max_length=500, description="Why it was rejected, e.g. wrong_answer, "
-                                                                 "off_brand, outdated, not_needed.")
+    final_text: str | None = Field(None, max_length=20_000, description="What the agent sent, at most 20,000 "
+                                                                        "characters: required for edited.")
+    reason: str | None = Field(None, max_length=500, description="Why it was rejected, at most 500 characters: "
+                                                                 "required for rejected. Free text; a short code "
+                                                                 "such as wrong_answer, off_brand, outdated or "
+                                                                 "not_needed groups well in analytics.")
 
     model_config = {"json_schema_extra": {"examples": [
         {"suggestion_id": "sug_4f1c2a9be0d34c7a", "event": "edited",
@@ -144,104 +192,148 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
-    id: int = Field(..., description="The feedback record.")
+    """The feedback as recorded."""
+
+    id: int = Field(..., description="The feedback record's id.")
     suggestion_id: str = Field(..., description="The suggestion it is about.")
-    event: str = Field(..., description="The event recorded.")
+    event: str = Field(..., description="The event recorded: shown, accepted, edited or rejected.")
     edit_distance: int | None = Field(None, description="Characters changed (Levenshtein) between the suggestion "
-                                                        "and the text sent; 0 for accepted.")
-    edit_ratio: float | None = Field(None, description="The edit distance over the longer text's length, 0..1.")
+                                                        "and the text sent; 0 for accepted; null for shown and "
+                                                        "rejected.")
+    edit_ratio: float | None = Field(None, description="The edit distance over the longer text's length, 0 to 1 "
+                                                       "(0: unchanged); null for shown and rejected.")
 
 
 # --- knowledge ---
 
 
 class DocumentInfo(BaseModel):
-    document_id: str = Field(..., description="The document id (the file's path as uploaded or ingested).")
-    title: str = Field(..., description="Its title.")
+    """A live document of the tenant's knowledge."""
+
+    document_id: str = Field(..., description="The document id (the file's path as uploaded or ingested), e.g. "
+                                              "articles/billing/refunds.md.")
+    title: str = Field(..., description="Its title: from the front matter or first heading, else from the file "
+                                        "name.")
     kind: str = Field(..., description="article, faq, macro, playbook, brand_voice or intents.")
     version: int = Field(..., description="Goes up by one with every change of content.")
-    chunks: int = Field(..., description="Indexed passages.")
+    chunks: int = Field(..., description="Passages indexed for search.")
     status: Literal["live"] = Field("live", description="Listed documents are fully indexed and searchable.")
     updated_at: datetime = Field(..., description="When this version went live.")
     updated_by: str = Field(..., description="The API key id (or 'cli') that made this version.")
-    source: str = Field(..., description="Where it was ingested from.")
+    source: str = Field(..., description="Where it was ingested from: a path or URL, or api:<key id> for content "
+                                         "written through the brand-voice, macro and playbook routes.")
 
 
 class VersionInfo(BaseModel):
-    version: int = Field(..., description="The version number.")
+    """One change of a document."""
+
+    version: int = Field(..., description="The version number, from 1.")
     action: str = Field(..., description="added, updated or removed.")
-    chunks: int = Field(..., description="Passages of this version.")
-    at: datetime = Field(..., description="When.")
-    by: str = Field(..., description="Who: API key id or 'cli'.")
+    chunks: int = Field(..., description="Passages of this version (0 once removed).")
+    at: datetime = Field(..., description="When the change went live.")
+    by: str = Field(..., description="Who made it: the API key id, or 'cli'.")
 
 
 class DocumentDetail(DocumentInfo):
+    """A live document with its version history."""
+
     history: list[VersionInfo] = Field(..., description="Every version, oldest first.")
 
 
 class DocumentList(BaseModel):
+    """The tenant's live documents."""
+
     documents: list[DocumentInfo] = Field(..., description="Sorted by document id.")
     knowledge_version: int = Field(..., description="The tenant's knowledge version: goes up with every change.")
 
 
 class IngestSummary(BaseModel):
+    """What an upload ingested."""
+
     added: int = Field(..., description="New documents.")
     updated: int = Field(..., description="Documents whose content changed.")
     unchanged: int = Field(..., description="Documents sent again with the same content (nothing re-indexed).")
-    removed: int = Field(0, description="Documents removed.")
-    chunks: int = Field(..., description="Passages indexed.")
-    failed: list[dict[str, str]] = Field(..., description="Files that could not be ingested: path and error.")
+    removed: int = Field(0, description="Documents removed; default 0.")
+    chunks: int = Field(..., description="Passages indexed by this upload.")
+    failed: list[dict[str, str]] = Field(..., description="Files that could not be ingested, each with path (the "
+                                                          "document id) and error; the others were ingested.")
 
 
 class UploadResponse(BaseModel):
-    job_id: str | None = Field(None, description="For large uploads (202): poll GET /v1/jobs/{job_id}.")
-    report: IngestSummary | None = Field(None, description="For small uploads (200/201): what was ingested.")
+    """The answer to an upload: the report now, or the job that ingests it."""
+
+    job_id: str | None = Field(None, description="For uploads over COPILOT_UPLOAD_SYNC_BYTES (default 256 KiB; "
+                                                 "202): poll GET /v1/jobs/{job_id}; null otherwise.")
+    report: IngestSummary | None = Field(None, description="For smaller uploads (200, or 201 when a document is "
+                                                           "new): what was ingested; null for a job.")
 
 
 class JobView(BaseModel):
+    """A background job, e.g. the ingestion of a large upload."""
+
     id: str = Field(..., description="The job id.")
     kind: str = Field(..., description="What it does, e.g. ingest.")
-    status: Literal["queued", "running", "succeeded", "failed"] = Field(..., description="Where it is.")
+    status: Literal["queued", "running", "succeeded", "failed"] = Field(
+        ..., description="queued, running, succeeded or failed; poll until succeeded or failed.")
     done: int = Field(..., description="Items done (files for ingest).")
     total: int = Field(..., description="Items in all.")
-    progress: float = Field(..., description="done / total, 0..1.")
-    current: str | None = Field(None, description="The item last worked on.")
-    result: dict[str, Any] | None = Field(None, description="The job's outcome, e.g. the ingest report.")
-    error: str | None = Field(None, description="Why it failed.")
+    progress: float = Field(..., description="done / total, 0 to 1.")
+    current: str | None = Field(None, description="The item last worked on (a document id for ingest).")
+    result: dict[str, Any] | None = Field(None, description="Once succeeded, the outcome: for ingest, the report "
+                                                            "(added, updated, unchanged, removed, chunks, failed, "
+                                                            "...); else null.")
+    error: str | None = Field(None, description="Once failed, why; else null.")
     created_at: datetime = Field(..., description="When it was queued.")
-    updated_at: datetime = Field(..., description="Last progress.")
+    updated_at: datetime = Field(..., description="When it last made progress or changed status.")
 
 
 class VoiceCheckRequest(BaseModel):
-    text: str = Field(..., min_length=1, max_length=20_000, description="The draft to check.")
-    channel: Channel = Field(Channel.WEBCHAT, description="The channel it is for (emoji and length rules).")
-    verified: bool = Field(True, description="Whether the customer's identity is verified (refund promises).")
+    """A draft to check against the brand voice and the channel."""
+
+    text: str = Field(..., min_length=1, max_length=20_000, description="The draft to check, 1 to 20,000 "
+                                                                        "characters.")
+    channel: Channel = Field(Channel.WEBCHAT, description="The channel it is for (emoji policy and length limit): "
+                                                          "sms, whatsapp, messenger, apple_messages, webchat, "
+                                                          "x_dm, app or email; default webchat.")
+    verified: bool = Field(True, description="Whether the customer's identity is verified; when false, topics "
+                                             "of the guide's verification_required_for (e.g. refund) are "
+                                             "flagged. Default true.")
 
     model_config = {"json_schema_extra": {"examples": [
         {"text": "No worries, I guarantee a refund today!", "channel": "sms", "verified": False}]}}
 
 
 class VoiceViolation(BaseModel):
+    """One place where a draft breaks the brand voice."""
+
     rule: str = Field(..., description="banned_phrase, preferred_term, never_promise, verification, emoji or "
                                        "reading_level.")
-    start: int = Field(..., description="Start offset in the draft.")
-    end: int = Field(..., description="End offset (exclusive).")
-    text: str = Field(..., description="The offending text.")
-    message: str = Field(..., description="What is wrong.")
-    fix: str | None = Field(None, description="The mechanical replacement, when there is one.")
+    start: int = Field(..., description="Start offset in the draft, in characters (Unicode code points) from 0.")
+    end: int = Field(..., description="End offset (exclusive), in characters.")
+    text: str = Field(..., description="The offending text; empty for reading_level, which is about the whole "
+                                       "draft.")
+    message: str = Field(..., description="What is wrong, for the agent to read.")
+    fix: str | None = Field(None, description="The mechanical replacement (empty: delete the text); null when it "
+                                              "must be fixed by hand.")
 
 
 class VoiceCheckResponse(BaseModel):
+    """The violations of a draft and the draft with the mechanical fixes made."""
+
     violations: list[VoiceViolation] = Field(..., description="Every violation, in order of position.")
     fixed_text: str = Field(..., description="The draft with what can be fixed mechanically fixed.")
     changes: list[str] = Field(..., description="What the fixing changed.")
     remaining: list[VoiceViolation] = Field(..., description="What the agent must still fix by hand.")
     length: int = Field(..., description="Characters of the fixed text.")
-    limit: int | None = Field(None, description="The channel's limit per message, when it has one.")
-    sms_segments: int | None = Field(None, description="SMS segments the fixed text costs (sms only).")
+    limit: int | None = Field(None, description="The channel's limit in characters per message (e.g. 4096 on "
+                                                "whatsapp), when it has one; longer replies are split.")
+    sms_segments: int | None = Field(None, description="SMS segments the fixed text costs: 160 GSM-7 characters "
+                                                       "(153 when split) or 70 UCS-2 (67); sms only, else null.")
 
 
 class ContentWrite(BaseModel):
+    """Where a brand-voice guide, macro or playbook written through the API is kept."""
+
     document_id: str = Field(..., description="The document that now holds it.")
     version: int = Field(..., description="That document's new version.")
 
@@ -250,23 +342,32 @@ class ContentWrite(BaseModel):
 
 
 class Outcomes(BaseModel):
+    """What agents did with the suggestions, from the console's feedback."""
+
     suggestions_shown: int = Field(..., description="Suggestions the console reported any event for.")
-    accepted: int = Field(..., description="Sent as suggested.")
-    edited: int = Field(..., description="Sent after edits.")
-    rejected: int = Field(..., description="Rejected.")
-    acceptance_rate: float | None = Field(None, description="(accepted + edited) / shown.")
-    edited_rate: float | None = Field(None, description="edited / shown.")
-    rejection_rate: float | None = Field(None, description="rejected / shown.")
-    mean_edit_distance: float | None = Field(None, description="Mean characters changed over accepted and edited.")
-    mean_edit_ratio: float | None = Field(None, description="Mean edit distance over length, 0..1.")
+    accepted: int = Field(..., description="Suggestions sent as suggested.")
+    edited: int = Field(..., description="Suggestions sent after edits.")
+    rejected: int = Field(..., description="Suggestions rejected.")
+    acceptance_rate: float | None = Field(None, description="(accepted + edited) / shown, 0 to 1; null when none "
+                                                            "was shown.")
+    edited_rate: float | None = Field(None, description="edited / shown, 0 to 1; null when none was shown.")
+    rejection_rate: float | None = Field(None, description="rejected / shown, 0 to 1; null when none was shown.")
+    mean_edit_distance: float | None = Field(None, description="Mean characters changed over accepted and edited "
+                                                               "suggestions; null without any.")
+    mean_edit_ratio: float | None = Field(None, description="Mean edit distance over the longer text's length, "
+                                                            "0 to 1; null without any.")
 
 
 class ReasonCount(BaseModel):
+    """How often one rejection reason was given."""
+
     reason: str = Field(..., description="A rejection reason as the console sent it.")
     count: int = Field(..., description="How many rejections gave it.")
 
 
 class KnowledgeGap(BaseModel):
+    """A question customers asked that the knowledge did not answer, with its other wordings."""
+
     question: str = Field(..., description="The most central wording of a group of unanswered questions.")
     count: int = Field(..., description="How many times it was asked in the period.")
     examples: list[str] = Field(..., description="Up to five other wordings.")
@@ -274,14 +375,17 @@ class KnowledgeGap(BaseModel):
 
 
 class Analytics(Outcomes):
-    tenant: str = Field(..., description="The tenant.")
-    since: datetime = Field(..., description="Start of the period (inclusive).")
-    until: datetime = Field(..., description="End of the period (exclusive).")
+    """A tenant's suggestion outcomes over a period, by source and intent, and its knowledge gaps."""
+
+    tenant: str = Field(..., description="The tenant, from the API key.")
+    since: datetime = Field(..., description="Start of the period (inclusive); a time without zone is UTC.")
+    until: datetime = Field(..., description="End of the period (exclusive); a time without zone is UTC.")
     requests: int = Field(..., description="Suggestion requests in the period.")
-    answered_rate: float | None = Field(None, description="Share of requests with a confident answer.")
-    suggestions_offered: int = Field(..., description="Suggestions returned.")
+    answered_rate: float | None = Field(None, description="Share of requests with a confident answer, 0 to 1; "
+                                                          "null without requests.")
+    suggestions_offered: int = Field(..., description="Suggestions returned in the period.")
     engine_fallbacks: int = Field(..., description="Requests where the llm engine failed and grounded answered.")
-    by_engine: dict[str, int] = Field(..., description="Requests per engine that answered.")
+    by_engine: dict[str, int] = Field(..., description="Requests per engine that answered (grounded, llm).")
     rejection_reasons: list[ReasonCount] = Field(..., description="Most frequent first.")
     by_source: dict[str, Outcomes] = Field(..., description="Per suggestion source: macro, knowledge, llm, clarify.")
     by_intent: dict[str, Outcomes] = Field(..., description="Per intent of the customer turn ('unknown' without).")
@@ -290,39 +394,59 @@ class Analytics(Outcomes):
 
 
 class AuditEntry(BaseModel):
-    at: datetime = Field(..., description="When.")
+    """One write of the tenant: who, what, when, and how it ended."""
+
+    at: datetime = Field(..., description="When it happened.")
     key_id: str = Field(..., description="The API key that did it.")
-    role: str = Field(..., description="The key's role.")
-    method: str = Field(..., description="HTTP method.")
-    route: str = Field(..., description="The route template.")
-    object_id: str | None = Field(None, description="The object acted on (thread, document, suggestion...).")
-    outcome: str = Field(..., description="ok, or the error type.")
-    request_id: str | None = Field(None, description="The request id.")
+    role: str = Field(..., description="The key's role: agent, content, qa or admin.")
+    method: str = Field(..., description="The HTTP method: POST, PUT or DELETE.")
+    route: str = Field(..., description="The route template, e.g. /v1/threads/{thread_id}.")
+    object_id: str | None = Field(None, description="The object acted on (the path's thread, document, macro, "
+                                                    "playbook or key id); null for routes without one.")
+    outcome: str = Field(..., description="ok, or the problem type it failed with (e.g. not-found).")
+    request_id: str | None = Field(None, description="The request id (X-Request-ID), to find it in the logs.")
 
 
 class AuditLog(BaseModel):
+    """The tenant's audit log."""
+
     entries: list[AuditEntry] = Field(..., description="Newest first.")
 
 
 class KeyView(BaseModel):
+    """An API key, without its secret."""
+
     id: str = Field(..., description="The key id (public; used in the audit log).")
     tenant: str = Field(..., description="The tenant it belongs to.")
-    role: Literal["agent", "content", "qa", "admin"] = Field(..., description="What it may do.")
-    name: str = Field(..., description="A label.")
+    role: Literal["agent", "content", "qa", "admin"] = Field(
+        ..., description="What it may do: agent (assist, threads, search), content (knowledge, brand voice, "
+                         "macros, playbooks, search, analytics), qa (analytics, evals) or admin (everything, keys "
+                         "and the audit log included). Every role may read its tenant's jobs.")
+    name: str = Field(..., description="A label, e.g. the console or person it is for.")
     created_at: datetime = Field(..., description="When it was made.")
     revoked_at: datetime | None = Field(None, description="When it was revoked; null while live.")
 
 
 class KeyCreated(KeyView):
+    """A new API key with its secret."""
+
     key: str = Field(..., description="The secret, shown this once: send it as 'Authorization: Bearer <key>'.")
 
 
 class KeyRequest(BaseModel):
-    role: Literal["agent", "content", "qa", "admin"] = Field(..., description="What the key may do.")
-    name: str = Field("", max_length=200, description="A label, e.g. the console or person it is for.")
+    """A key to make for the caller's tenant."""
+
+    role: Literal["agent", "content", "qa", "admin"] = Field(
+        ..., description="What the key may do: agent (assist, threads, search), content (knowledge, brand voice, "
+                         "macros, playbooks, search, analytics), qa (analytics, evals) or admin (everything, keys "
+                         "and the audit log included).")
+    name: str = Field("", max_length=200, description="A label, e.g. the console or person it is for; at most "
+                                                      "200 characters; default empty.")
 
     model_config = {"json_schema_extra": {"examples": [{"role": "agent", "name": "zendesk console"}]}}
 
 
 class KeyList(BaseModel):
+    """The tenant's API keys."""
+
     keys: list[KeyView] = Field(..., description="The tenant's keys, oldest first.")

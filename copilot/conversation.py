@@ -15,6 +15,9 @@ BURST_GAP = timedelta(minutes=2)
 
 
 class Role(StrEnum):
+    """Who wrote a message: the customer, a human agent, the console or another system (notes such as
+    "identity verified"), or a bot that answered before an agent took over."""
+
     CUSTOMER = "customer"
     AGENT = "agent"
     SYSTEM = "system"
@@ -22,6 +25,9 @@ class Role(StrEnum):
 
 
 class Channel(StrEnum):
+    """The messaging channel a thread is on; it sets a reply's format (Markdown or plain text), its length per
+    message, SMS segments and the brand's emoji policy."""
+
     SMS = "sms"
     WHATSAPP = "whatsapp"
     MESSENGER = "messenger"
@@ -33,6 +39,9 @@ class Channel(StrEnum):
 
 
 class Customer(BaseModel):
+    """The customer record the console has. Extra fields are kept: a string or number field fills the macro
+    placeholder of the same name (e.g. ``plan_name`` fills ``{plan_name}``)."""
+
     model_config = ConfigDict(extra="allow")
 
     name: str | None = Field(None, description="The customer's name as the brand knows it.")
@@ -42,18 +51,30 @@ class Customer(BaseModel):
 
 
 class Message(BaseModel):
+    """One message of a thread, as the console shows it."""
+
     id: str | None = Field(None, description="The console's message id; makes appends idempotent.")
-    role: Role
-    text: str = Field(..., max_length=20_000)
+    role: Role = Field(..., description="customer, agent, system or bot. Suggestions answer the latest customer "
+                                        "turn; an agent or system message saying the identity is verified "
+                                        "allows replies that need verification.")
+    text: str = Field(..., max_length=20_000, description="The message text, plain or Markdown; at most 20,000 "
+                                                          "characters.")
     ts: datetime | None = Field(None, description="When the message was sent (ISO 8601).")
 
 
 class Thread(BaseModel):
-    id: str | None = None
-    channel: Channel = Channel.WEBCHAT
+    """A conversation between a customer and the brand on one channel."""
+
+    id: str | None = Field(None, description="The console's thread id; returned as thread_id with the results.")
+    channel: Channel = Field(Channel.WEBCHAT, description="The channel the thread is on: sms, whatsapp, messenger, "
+                                                          "apple_messages, webchat, x_dm, app or email; default "
+                                                          "webchat.")
     tenant: str | None = Field(None, description="The brand; taken from the API key when omitted.")
-    customer: Customer = Field(default_factory=Customer)
-    messages: list[Message] = Field(default_factory=list)
+    customer: Customer = Field(default_factory=Customer, description="The customer record; empty when omitted.")
+    messages: list[Message] = Field(default_factory=list, description="The messages so far, oldest first. "
+                                                                      "Consecutive messages of one role are read as "
+                                                                      "one turn unless their ts are more than two "
+                                                                      "minutes apart.")
 
 
 class Turn(BaseModel):

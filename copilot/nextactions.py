@@ -76,6 +76,8 @@ Trigger = Literal["playbook_condition", "asks_for_person", "time_critical", "com
 
 
 class DoneStep(BaseModel):
+    """A playbook step found done, with the evidence."""
+
     step_id: str = Field(..., description="The playbook step found done.")
     evidence: str = Field(..., description="The sentence of the message that shows it, or the console's report.")
     message_index: int | None = Field(..., description="Index in the thread's messages of that message; null "
@@ -86,6 +88,8 @@ class DoneStep(BaseModel):
 
 
 class PlaybookProgress(BaseModel):
+    """The playbook that applies to a thread and how far the thread has got through it."""
+
     playbook_id: str = Field(..., description="The playbook that applies to the thread.")
     name: str = Field(..., description="Its name.")
     matched_by: Literal["intent", "similarity"] = Field(
@@ -100,6 +104,8 @@ class PlaybookProgress(BaseModel):
 
 
 class NextAction(BaseModel):
+    """One thing the agent could do next: a playbook step, an escalation or a move to a call."""
+
     playbook_id: str | None = Field(..., description="The playbook of the step or of the escalation condition; "
                                                      "null for advice that no playbook gave.")
     step_id: str | None = Field(..., description="The playbook step; null for escalation and channel advice.")
@@ -116,6 +122,8 @@ class NextAction(BaseModel):
 
 
 class EscalationAdvice(BaseModel):
+    """Advice to hand the thread to someone else or move it to a call, with the rule and evidence."""
+
     kind: Literal["escalation", "channel_switch"] = Field(..., description="Hand the thread to someone else, or "
                                                                            "move it to a call.")
     target: Target = Field(..., description="voice (call the customer), supervisor or specialist.")
@@ -128,6 +136,8 @@ class EscalationAdvice(BaseModel):
 
 
 class NextActions(BaseModel):
+    """The next-best actions for a thread: playbook steps and escalation advice, each with its reason."""
+
     actions: list[NextAction] = Field(..., description="Playbook steps and escalation advice, best first, at most n.")
     playbook: PlaybookProgress | None = Field(
         ..., description="The playbook that applies and its progress; null when none applies (then the actions "

@@ -67,12 +67,18 @@ MAX_CHARS = 200     # a quoted sentence longer than this is cut at a word
 
 
 class SummaryStyle(StrEnum):
+    """What a summary's abstract is written for: catch_up (an agent picks up or resumes a thread), handoff
+    (another agent takes over) or after_contact (the wrap-up once the contact ends)."""
+
     CATCH_UP = "catch_up"            # an agent picks up or resumes a thread: what happened since they last wrote
     HANDOFF = "handoff"              # another agent takes over: what was done and what is still open
     AFTER_CONTACT = "after_contact"  # the wrap-up once the contact ends
 
 
 class Status(StrEnum):
+    """Where a thread stands: resolved, pending_customer (the agent waits for the customer), pending_agent (the
+    customer waits for the agent) or escalated."""
+
     RESOLVED = "resolved"
     PENDING_CUSTOMER = "pending_customer"
     PENDING_AGENT = "pending_agent"
@@ -80,11 +86,15 @@ class Status(StrEnum):
 
 
 class IntentGuess(BaseModel):
+    """The intent of the customer's issue, by the tenant's intent classifier."""
+
     name: str = Field(..., description="The intent the tenant's classifier chose for the issue, or 'unknown'.")
     score: float = Field(..., description="The classifier's decision value: higher is surer; not a probability.")
 
 
 class KeyFact(BaseModel):
+    """A fact of the thread an agent needs: an order id, an amount, a date, an identifier."""
+
     kind: str = Field(..., description="order_id (order ids and references such as TK- or RT- numbers), amount, "
                                        "date, product, email, phone, card, imei or account.")
     value: str = Field(..., description="The fact as written; cards, IMEIs and account numbers masked to their last "
@@ -95,6 +105,8 @@ class KeyFact(BaseModel):
 
 
 class NextStep(BaseModel):
+    """Something still open in the thread, and who has to act."""
+
     owner: Literal["agent", "customer"] = Field(..., description="Who acts: the agent (or brand) or the customer.")
     kind: Literal["follow_up", "reply", "customer_action"] = Field(
         ..., description="follow_up: what the agent or brand promised to do; reply: a customer question or request "
@@ -104,6 +116,8 @@ class NextStep(BaseModel):
 
 
 class SentimentTrend(BaseModel):
+    """How the customer's sentiment moved from the start of the thread to now."""
+
     start: float | None = Field(..., description="Mean VADER compound (-1 to 1) of the opening customer turns (the "
                                                  "first one, or the first two or three in longer threads); null "
                                                  "without customer turns.")
@@ -114,6 +128,8 @@ class SentimentTrend(BaseModel):
 
 
 class Summary(BaseModel):
+    """A structured summary of a thread, with an abstract written for one purpose."""
+
     engine: Literal["grounded", "llm"] = Field("grounded", description="The engine that wrote the summary.")
     note: str | None = Field(None, description="Why the llm engine's abstract was not used, when it was not.")
     style: SummaryStyle = Field(..., description="catch_up, handoff or after_contact: what the abstract is "

@@ -16,34 +16,78 @@ EmojiPolicy = Literal["none", "sparing", "allowed"]
 
 
 class BannedPhrase(BaseModel):
-    phrase: str = Field(..., min_length=1)
-    replacement: str = ""
+    """A phrase the brand never writes, and what replaces it."""
+
+    phrase: str = Field(..., min_length=1, description="The phrase, matched as whole words, ignoring case.")
+    replacement: str = Field("", description="What replaces it in a draft (its first letter capitalised where "
+                                             "the phrase's was); empty: the phrase is removed.")
 
 
 class PreferredTerm(BaseModel):
-    use: str
-    instead_of: list[str] = Field(default_factory=list)
+    """The brand's word for something, and the words it replaces."""
+
+    use: str = Field(..., description="The term to use, e.g. account PIN.")
+    instead_of: list[str] = Field(default_factory=list, description="Words replaced by it in drafts, matched as "
+                                                                    "whole words, ignoring case.")
 
 
 class BrandVoice(BaseModel):
     """A tenant's voice: tone, greetings, sign-offs, banned phrases, emoji policy per channel."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+        "name": "Brightwave Mobile", "tone": ["warm", "clear", "concise"],
+        "greeting": {"default": "Hi {customer_name},", "email": "Hello {customer_name},"},
+        "greeting_without_name": "Hi there,",
+        "sign_off": {"default": "Thanks for being with Brightwave.", "sms": "- Brightwave"},
+        "use_customer_name": "first_name",
+        "banned_phrases": [{"phrase": "unfortunately", "replacement": "I'm sorry, but"},
+                           {"phrase": "please be advised", "replacement": ""}],
+        "never_promise": ["guarantee", "right away"],
+        "verification_required_for": ["refund", "SIM swap"],
+        "emoji": {"default": "none", "whatsapp": "sparing"},
+        "reading_level_max_grade": 8,
+        "preferred_terms": [{"use": "account PIN", "instead_of": ["passcode", "security code"]}],
+        "clarifying_questions": ["Which number or line is this about? The last 4 digits are enough."],
+        "empathy_openers": ["I'm sorry about this."],
+        "guide": "Lead with the answer. One idea per sentence."}]})
 
-    name: str = Field(..., min_length=1)
-    tone: list[str] = Field(default_factory=list)
-    greeting: dict[str, str] = Field(default_factory=lambda: {"default": "Hi {customer_name},"})
-    greeting_without_name: str = "Hi there,"
-    sign_off: dict[str, str] = Field(default_factory=dict)
-    use_customer_name: Literal["first_name", "full_name", "never"] = "first_name"
-    banned_phrases: list[BannedPhrase] = Field(default_factory=list)
-    never_promise: list[str] = Field(default_factory=list)
-    verification_required_for: list[str] = Field(default_factory=list)
-    emoji: dict[str, EmojiPolicy] = Field(default_factory=lambda: {"default": "none"})  # type: ignore[arg-type]
-    reading_level_max_grade: float = Field(8, gt=0, le=20)
-    preferred_terms: list[PreferredTerm] = Field(default_factory=list)
-    clarifying_questions: list[str] = Field(default_factory=list)
-    empathy_openers: list[str] = Field(default_factory=list)
+    name: str = Field(..., min_length=1, description="The brand's name, as the LLM prompt gives it.")
+    tone: list[str] = Field(default_factory=list, description="Adjectives for how replies sound, e.g. warm, "
+                                                              "concise; given to the LLM.")
+    greeting: dict[str, str] = Field(default_factory=lambda: {"default": "Hi {customer_name},"}, description=(
+        "The greeting per channel, with a 'default' for the others; {customer_name} is replaced by the name. "
+        "Added to a suggestion when no agent has written in the thread yet. Default {'default': "
+        "'Hi {customer_name},'}."))
+    greeting_without_name: str = Field("Hi there,", description="The greeting when the name is unknown or "
+                                                                "use_customer_name is never.")
+    sign_off: dict[str, str] = Field(default_factory=dict, description=(
+        "The sign-off per channel, with a 'default' for the others; added when the customer is closing the "
+        "conversation (e.g. 'thanks, that's all'). Default: none."))
+    use_customer_name: Literal["first_name", "full_name", "never"] = Field(
+        "first_name", description="How greetings name the customer: first_name (default), full_name or never.")
+    banned_phrases: list[BannedPhrase] = Field(default_factory=list, description="Phrases replaced in every "
+                                                                                 "draft.")
+    never_promise: list[str] = Field(default_factory=list, description=(
+        "Words and phrases that promise too much, e.g. guarantee or right away: flagged in drafts (never fixed "
+        "mechanically), matched as whole words, ignoring case."))
+    verification_required_for: list[str] = Field(default_factory=list, description=(
+        "Topics a reply may raise only once the customer's identity is verified, e.g. refund or SIM swap: "
+        "flagged while it is not (for suggestions: until an agent or system message of the thread says so)."))
+    emoji: dict[str, EmojiPolicy] = Field(
+        default_factory=lambda: {"default": "none"},  # type: ignore[arg-type]
+        description="The emoji policy per channel, with a 'default' for the others: none (emoji removed), "
+                    "sparing (one kept) or allowed. Default {'default': 'none'}.")
+    reading_level_max_grade: float = Field(8, gt=0, le=20, description=(
+        "The highest Flesch-Kincaid grade a draft may read at, above 0 and at most 20; default 8. Harder drafts "
+        "are flagged (not fixed)."))
+    preferred_terms: list[PreferredTerm] = Field(default_factory=list, description="The brand's terms, replaced "
+                                                                                   "in every draft.")
+    clarifying_questions: list[str] = Field(default_factory=list, description=(
+        "Questions to ask when nothing in the knowledge answers: the one sharing most words with the "
+        "customer's turn is offered as a clarify suggestion."))
+    empathy_openers: list[str] = Field(default_factory=list, description=(
+        "Sentences that acknowledge how the customer feels, e.g. \"I'm sorry about this.\", for agents and "
+        "writers; the engines do not insert them."))
     guide: str = Field("", description="Free text of the guide (a Markdown body), for the LLM prompt.")
 
 
