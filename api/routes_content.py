@@ -63,7 +63,7 @@ def _summary(report: IngestReport) -> IngestSummary:
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/v1")
     Content = Annotated[Principal, Depends(caller(service, Permission.CONTENT))]
-    Anyone = Annotated[Principal, Depends(caller(service, Permission.SEARCH))]
+    KnowledgeReader = Annotated[Principal, Depends(caller(service, Permission.SEARCH))]
 
     async def read_files(files: list[UploadFile], ids: list[str] | None) -> list[Upload]:
         if ids is not None and len(ids) != len(files):
@@ -142,7 +142,7 @@ def router(service: Service) -> APIRouter:
 
     @api.get("/brand-voice", response_model=BrandVoice, responses=problems(404), tags=["brand voice"],
              summary="The tenant's brand-voice guide.")
-    def get_voice(who: Anyone) -> BrandVoice:
+    def get_voice(who: KnowledgeReader) -> BrandVoice:
         record = voice_record(who.tenant)
         if record is None or not record.payload:
             raise NotFound("this tenant has no brand-voice guide yet; PUT /v1/brand-voice")
@@ -159,7 +159,7 @@ def router(service: Service) -> APIRouter:
               tags=["brand voice"],
               summary="Check a draft against the brand voice and the channel: violations with spans, and the "
                       "mechanical fixes.")
-    def check_voice(body: VoiceCheckRequest, who: Anyone) -> VoiceCheckResponse:
+    def check_voice(body: VoiceCheckRequest, who: KnowledgeReader) -> VoiceCheckResponse:
         checker = VoiceChecker(get_voice(who))
         channel = body.channel.value
         violations = checker.check(body.text, channel, verified=body.verified)
@@ -188,7 +188,7 @@ def router(service: Service) -> APIRouter:
 
     @api.get("/macros", response_model=list[Macro], responses=problems(), tags=["macros and playbooks"],
              summary="The tenant's macros (canned responses with placeholders).")
-    def list_macros(who: Anyone) -> list[Macro]:
+    def list_macros(who: KnowledgeReader) -> list[Macro]:
         return [Macro.model_validate(m) for r in macro_documents(who.tenant) for m in r.payload["macros"]]  # type: ignore[index]
 
     @api.put("/macros/{macro_id}", response_model=ContentWrite, responses=problems(413, 415),
@@ -223,7 +223,7 @@ def router(service: Service) -> APIRouter:
 
     @api.get("/playbooks", response_model=list[Playbook], responses=problems(), tags=["macros and playbooks"],
              summary="The tenant's playbooks (procedures the next-best actions follow).")
-    def list_playbooks(who: Anyone) -> list[Playbook]:
+    def list_playbooks(who: KnowledgeReader) -> list[Playbook]:
         return [Playbook.model_validate(r.payload) for r in playbook_documents(who.tenant)]
 
     @api.put("/playbooks/{playbook_id}", response_model=ContentWrite, responses=problems(413, 415),
