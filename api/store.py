@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,13 +38,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from copilot.conversation import Customer, Message, Thread
 from copilot.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from copilot.suggest import SuggestionSet
-from knowledge.registry import Base
+from knowledge.registry import Base, make_engine, transaction
 
 Role = Literal["agent", "content", "qa", "admin"]
 ROLES: tuple[str, ...] = ("agent", "content", "qa", "admin")
@@ -280,8 +280,6 @@ def migrate(engine: Engine) -> str:
 
 def open_database(url: str) -> Engine:
     """An engine on the service database, migrated to the head revision."""
-    from knowledge.registry import make_engine
-
     engine = make_engine(url)
     migrate(engine)
     return engine
@@ -297,18 +295,8 @@ class Store:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self._sessions() as session:
-            try:
-                yield session
-                session.commit()
-            except IntegrityError as exc:
-                session.rollback()
-                raise Conflict(f"the change conflicts with another one made at the same time: {exc.orig}") from exc
-            except SQLAlchemyError as exc:
-                session.rollback()
-                raise ServiceUnavailable(f"database error: {getattr(exc, 'orig', exc)}") from exc
+    def session(self) -> AbstractContextManager[Session]:
+        return transaction(self._sessions)
 
     def ping(self) -> bool:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -170,6 +170,21 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One session that commits on success; database errors become the copilot's own (409 or 503)."""
+    with sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except IntegrityError as exc:  # two writers raced to create the same row
+            session.rollback()
+            raise Conflict(f"the change conflicts with another one made at the same time: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise ServiceUnavailable(f"database error: {getattr(exc, 'orig', exc)}") from exc
+
+
 class Registry:
     """Tenants, documents and live chunks in a relational database (SQLite or PostgreSQL)."""
 
@@ -185,18 +200,8 @@ class Registry:
                 raise ServiceUnavailable(f"database unavailable: {exc.orig}") from exc
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self._sessions() as session:
-            try:
-                yield session
-                session.commit()
-            except IntegrityError as exc:  # two writers raced to create the same row
-                session.rollback()
-                raise Conflict(f"the change conflicts with another one made at the same time: {exc.orig}") from exc
-            except SQLAlchemyError as exc:
-                session.rollback()
-                raise ServiceUnavailable(f"database error: {getattr(exc, 'orig', exc)}") from exc
+    def session(self) -> AbstractContextManager[Session]:
+        return transaction(self._sessions)
 
     # --- tenants ---
 
