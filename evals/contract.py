@@ -7,6 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from evals.metrics import BOOTSTRAP_SAMPLES, SEED, describe
+from evals.runs import finish, new_run, versions
+
+# the run metrics a benchmark's latency summary becomes, beside the scores
+_LATENCY_METRICS = {"p50_ms": ("p50", 50), "p95_ms": ("p95", 95)}
+
 
 @dataclass
 class BenchmarkResult:
@@ -17,6 +23,9 @@ class BenchmarkResult:
     latency_ms: dict[str, float]
     details: dict[str, Any] = field(default_factory=dict)
     baseline: BenchmarkResult | None = None
+    # one record per evaluated item, as in an eval run (``id``, ``scores``, ``latency_ms``, ``intent``...);
+    # the scores that are means of per-item values carry the names of ``metrics``
+    cases: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -29,6 +38,50 @@ class BenchmarkResult:
         if self.baseline is not None:
             out["baseline"] = self.baseline.as_json()
         return out
+
+    def to_run(self, *, dataset: str | None = None) -> dict[str, Any]:
+        """The result as a finished eval run (format ``copilot.eval-run/1``), read like a suite's run.
+
+        Metrics come from the cases (value, 95% bootstrap interval, n); the benchmark's own figures stay the
+        values, and those that are not means of per-item scores (macro-F1) have no interval."""
+        run = new_run("benchmark", self.benchmark, engine=self.system, target="in-process", versions=versions(),
+                      details={**self.details, "dataset": dataset, "n": self.n}, cases=list(self.cases))
+        finish(run, {})
+        metrics: dict[str, dict[str, Any]] = run.setdefault("metrics", {})
+        for name, value in self.metrics.items():
+            entry = metrics.get(name)
+            if entry is None:
+                entry = metrics[name] = _entry(name, value, None, self.n)
+            entry["value"] = float(value)
+        samples = _latency_samples(self.cases)
+        for name, (key, q) in _LATENCY_METRICS.items():
+            if name not in metrics and key in self.latency_ms:
+                ci = _percentile_interval(samples, q) if samples else None
+                metrics[name] = _entry(name, self.latency_ms[key], ci, len(samples) or self.n)
+        if self.baseline is not None:
+            run["baseline_system"] = {"name": self.baseline.system, "metrics": dict(self.baseline.metrics)}
+        return run
+
+
+def _entry(name: str, value: float, ci: list[float] | None, n: int) -> dict[str, Any]:
+    meta = describe(name)
+    return {"value": float(value), "ci": ci, "n": n, "higher_is_better": meta.higher_is_better, "unit": meta.unit,
+            "description": meta.description}
+
+
+def _latency_samples(cases: list[dict[str, Any]]) -> list[float]:
+    """The timed cases' latencies (a benchmark times one operation per case)."""
+    return [float(v) for c in cases for v in (c.get("latency_ms") or {}).values() if v is not None]
+
+
+def _percentile_interval(samples: list[float], q: float) -> list[float]:
+    """Percentile bootstrap 95% interval of the q-th percentile (the seed and sample count of the metrics)."""
+    values = np.asarray(samples, dtype=float)
+    rng = np.random.default_rng(SEED)
+    boot = np.empty(BOOTSTRAP_SAMPLES)
+    for i in range(BOOTSTRAP_SAMPLES):
+        boot[i] = np.percentile(values[rng.integers(0, len(values), len(values))], q)
+    return [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
 
 
 def latency_summary(samples_ms: list[float]) -> dict[str, float]:

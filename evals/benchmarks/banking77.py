@@ -67,5 +67,12 @@ def run(train: Path, test: Path, embedder: Embedder, log: Callable[[str], None])
     if has_oos:
         oos = [p for p, e in zip(predicted, expected, strict=True) if e == UNKNOWN]
         metrics["oos_recall"] = sum(p == UNKNOWN for p in oos) / len(oos)
+    cases = []
+    for index, (guess, label, ms) in enumerate(zip(predicted, expected, latencies, strict=True)):
+        scores: dict[str, float | None] = {"accuracy": float(guess == label)}
+        if has_oos:
+            scores["oos_recall"] = float(guess == UNKNOWN) if label == UNKNOWN else None
+        cases.append({"id": str(index), "scores": scores, "intent": {"expected": label, "predicted": guess},
+                      "latency_ms": {"predict": ms}})
     return BenchmarkResult("banking77", "copilot", len(expected), metrics, latency_summary(latencies),
-                           {"train_s": round(train_s, 1), "train_messages": len(keep)})
+                           {"train_s": round(train_s, 1), "train_messages": len(keep)}, cases=cases)

@@ -129,18 +129,25 @@ def _score(name: str, cases: list[Case], search: Search, build_s: float, chunk_w
     reciprocal, doc1, f1 = 0.0, 0, 0.0
     latencies: list[float] = []
     returned_words: list[int] = []
+    records = []
     for n, case in enumerate(cases, start=1):
         started = time.perf_counter()
         results, query = search(case.thread)
-        latencies.append((time.perf_counter() - started) * 1000)
+        ms = (time.perf_counter() - started) * 1000
+        latencies.append(ms)
         gold = gold_tokens(case.gold_text)
         first = next((rank for rank, (_, text) in enumerate(results[:10], start=1) if is_hit(text, gold)), None)
+        scores = {f"hit@{k}": float(first is not None and first <= k) for k in hits}
+        scores["mrr@10"] = 1.0 / first if first else 0.0
+        scores["doc@1"] = float(bool(results) and results[0][0] == case.document_id)
+        scores["grounding_f1"] = token_f1(extract_answer(results[0][1], query), case.gold_text) if results else 0.0
         for k in hits:
-            hits[k] += first is not None and first <= k
-        reciprocal += 1.0 / first if first else 0.0
-        doc1 += bool(results) and results[0][0] == case.document_id
-        f1 += token_f1(extract_answer(results[0][1], query), case.gold_text) if results else 0.0
+            hits[k] += int(scores[f"hit@{k}"])
+        reciprocal += scores["mrr@10"]
+        doc1 += int(scores["doc@1"])
+        f1 += scores["grounding_f1"]
         returned_words.extend(len(text.split()) for _, text in results[:10])
+        records.append({"id": case.id, "scores": scores, "latency_ms": {"search": ms}})
         if n % 250 == 0:
             log(f"  {name}: {n}/{len(cases)} queries, hit@1 so far {hits[1] / n:.3f}")
     total = len(cases)
@@ -149,7 +156,7 @@ def _score(name: str, cases: list[Case], search: Search, build_s: float, chunk_w
                "mean_passage_words": float(np.mean(returned_words)) if returned_words else 0.0}
     details = {"index_build_s": round(build_s, 2), "chunks": len(chunk_words),
                "mean_chunk_words": round(float(np.mean(chunk_words)), 1) if chunk_words else 0.0}
-    return BenchmarkResult("doc2dial", name, total, metrics, latency_summary(latencies), details)
+    return BenchmarkResult("doc2dial", name, total, metrics, latency_summary(latencies), details, cases=records)
 
 
 def run_copilot(cases: list[Case], documents: dict[str, str], embedder: Embedder, workdir: Path,

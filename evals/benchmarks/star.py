@@ -183,6 +183,11 @@ class _Tally:
         self.top1 += bool(ranked) and ranked[0] == label
         self.top3 += label in ranked[:3]
 
+    @staticmethod
+    def scores(ranked: Sequence[str], label: str) -> dict[str, float | None]:
+        """One action's scores, named as the figures."""
+        return {"top1": float(bool(ranked) and ranked[0] == label), "top3": float(label in ranked[:3])}
+
     def figures(self) -> dict[str, float]:
         return {"top1": self.top1 / max(1, self.n), "top3": self.top3 / max(1, self.n)}
 
@@ -217,6 +222,9 @@ def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds
     per_task: dict[str, _Tally] = defaultdict(_Tally)
     fold_details = []
     unseen_total = 0
+    cases: list[dict[str, Any]] = []
+    base_cases: list[dict[str, Any]] = []
+    used: set[str] = set()
     for number, held in enumerate(splits, start=1):
         began = time.perf_counter()
         held_set = set(held)
@@ -229,10 +237,12 @@ def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds
             f"{len(test)} test actions")
         ranker = ActionRanker(cache, seed=seed).fit(train, log=lambda m: log(f"star: {m}"))
         ranked = ranker.rank_many([e.state for e in test], [e.flows for e in test])
+        timed = []
         for example in test[:_LATENCY_SAMPLE]:
             t0 = time.perf_counter()
             ranker.rank(example.state, example.flows)
-            latencies.append((time.perf_counter() - t0) * 1000)
+            timed.append((time.perf_counter() - t0) * 1000)
+        latencies += timed
         baseline = BigramBaseline(train)
         fold, fold_base = _Tally(), _Tally()
         seen = {e.label for e in train}
@@ -240,16 +250,26 @@ def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds
         unseen_total += unseen
         position = 0
         for dialogue in test_dialogues:
-            for example in dialogue.examples:
+            tags = [t for t in dialogue.tasks if t in held_set]
+            for turn, example in enumerate(dialogue.examples):
                 labels = [r.label for r in ranked[position]]
-                position += 1
                 t0 = time.perf_counter()
                 guess = baseline.rank(example.state)
-                base_latencies.append((time.perf_counter() - t0) * 1000)
-                for tally in (model, fold, *(per_task[t] for t in dialogue.tasks if t in held_set)):
+                base_ms = (time.perf_counter() - t0) * 1000
+                base_latencies.append(base_ms)
+                for tally in (model, fold, *(per_task[t] for t in tags)):
                     tally.add(labels, example.label)
                 for tally in (base, fold_base):
                     tally.add(guess, example.label)
+                # a dialogue with tasks of two folds is tested in both: the second gets the fold in its id
+                ident = f"{dialogue.id}:{turn}"
+                ident = ident if ident not in used else f"{ident}@fold{number}"
+                used.add(ident)
+                cases.append({"id": ident, "tags": tags, "scores": _Tally.scores(labels, example.label),
+                              "latency_ms": {"rank": timed[position]} if position < len(timed) else {}})
+                base_cases.append({"id": ident, "tags": tags, "scores": _Tally.scores(guess, example.label),
+                                   "latency_ms": {"rank": base_ms}})
+                position += 1
         figures, base_figures = fold.figures(), fold_base.figures()
         fold_details.append({"tasks": list(held), "n": fold.n, **{k: round(v, 4) for k, v in figures.items()},
                              **{f"baseline_{k}": round(v, 4) for k, v in base_figures.items()},
@@ -261,6 +281,8 @@ def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds
                "per_task_top1": {t: round(per_task[t].figures()["top1"], 4) for t in sorted(per_task)},
                "unseen_targets": round(unseen_total / max(1, model.n), 4),
                "embedded_texts": len(cache), "embed_s": round(embed_s, 1)}
-    result = BenchmarkResult("star", "copilot", model.n, model.figures(), latency_summary(latencies), details)
-    result.baseline = BenchmarkResult("star", "bigram", base.n, base.figures(), latency_summary(base_latencies))
+    result = BenchmarkResult("star", "copilot", model.n, model.figures(), latency_summary(latencies), details,
+                             cases=cases)
+    result.baseline = BenchmarkResult("star", "bigram", base.n, base.figures(), latency_summary(base_latencies),
+                                      cases=base_cases)
     return result

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from rouge_score import rouge_scorer
+from rouge_score.tokenizers import DefaultTokenizer
 
 from copilot.conversation import Message, Role, Thread
 from copilot.errors import InvalidInput
@@ -31,8 +32,11 @@ def thread_from_text(text: str) -> Thread:
     return Thread(channel="x_dm", messages=messages)
 
 
-def load(path: Path) -> list[tuple[Thread, list[str]]]:
-    cases = []
+def load(path: Path) -> list[tuple[str, Thread, list[str]]]:
+    """(id, thread, reference summaries) per dialogue with references; the id is the file's ``dialog_id``
+    (or ``id``) when it has one, else the dialogue's index in the file."""
+    cases: list[tuple[str, Thread, list[str]]] = []
+    seen: set[str] = set()
     number = 0
     try:
         with path.open(encoding="utf-8") as handle:
@@ -43,7 +47,11 @@ def load(path: Path) -> list[tuple[Thread, list[str]]]:
                 row = json.loads(line)
                 references = [r for r in row.get("abstractive_summaries") or [] if r and r.strip()]
                 if references:
-                    cases.append((thread_from_text(row["text"]), references))
+                    ident = str(row.get("dialog_id") or row.get("id") or len(cases))
+                    if ident in seen:  # ids name cases in a run: keep them distinct
+                        ident = f"{ident}#{len(cases)}"
+                    seen.add(ident)
+                    cases.append((ident, thread_from_text(row["text"]), references))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InvalidInput(f"{path} is not in TweetSumm format (line {number}): {exc}") from exc
     if not cases:
@@ -56,19 +64,26 @@ def lead(thread: Thread) -> str:
     return f"{customer} {agent}".strip()
 
 
-def _score(name: str, cases: list[tuple[Thread, list[str]]], summarize: Callable[[Thread], str]) -> BenchmarkResult:
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+def _score(name: str, cases: list[tuple[str, Thread, list[str]]], summarize: Callable[[Thread], str]
+           ) -> BenchmarkResult:
+    # the tokenizer given: without one rouge-score logs through absl, which configures the root logger
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"],
+                                      tokenizer=DefaultTokenizer(use_stemmer=True))
     best: dict[str, list[float]] = {"rouge1": [], "rouge2": [], "rougeL": []}
     latencies = []
-    for thread, references in cases:
+    records = []
+    for ident, thread, references in cases:
         started = time.perf_counter()
         summary = summarize(thread)
-        latencies.append((time.perf_counter() - started) * 1000)
+        ms = (time.perf_counter() - started) * 1000
+        latencies.append(ms)
         scores = max((scorer.score(ref, summary) for ref in references), key=lambda s: s["rougeL"].fmeasure)
         for metric in best:
             best[metric].append(scores[metric].fmeasure)
+        records.append({"id": ident, "scores": {metric: scores[metric].fmeasure for metric in best},
+                        "latency_ms": {"summary": ms}, "outputs": {"summary": {"abstract": summary}}})
     metrics = {metric: float(np.mean(values)) for metric, values in best.items()}
-    return BenchmarkResult("tweetsumm", name, len(cases), metrics, latency_summary(latencies))
+    return BenchmarkResult("tweetsumm", name, len(cases), metrics, latency_summary(latencies), cases=records)
 
 
 def run(path: Path, log: Callable[[str], None]) -> BenchmarkResult:
