@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.store import Store, open_database
+from api.cli_common import (
+    JsonOpt,
+    TenantOpt,
+    _emit,
+    _errors,
+    _fail,
+    _kb,
+    _print_failures,
+    _progress,
+    _registry,
+    _settings,
+    _store,
+    err,
+    out,
+)
+from api.cli_evals import eval_app
+from api.store import Store
 from api.wiring import Engines, read_thread, thread_tenant
 from copilot.conversation import Thread
-from copilot.errors import CopilotError, IndexMismatch, InvalidInput, ServiceUnavailable
-from copilot.settings import Settings
-from knowledge.base import KnowledgeBase
-from knowledge.ingest import IngestReport
-from knowledge.ingest import Progress as IngestProgress
+from copilot.errors import InvalidInput
 from knowledge.registry import Registry
 
 app = typer.Typer(help="Agent-assist copilot: grounded reply suggestions, summaries and next-best actions.",
@@ -34,91 +42,10 @@ app = typer.Typer(help="Agent-assist copilot: grounded reply suggestions, summar
 tenants_app = typer.Typer(help="Create and list tenants (brands).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 knowledge_app = typer.Typer(help="Ingest, list, search and maintain a tenant's knowledge.", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluations and benchmarks.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(eval_app, name="eval")
-
-err = Console(stderr=True)
-out = Console()
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
-TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="The tenant (brand).")]
-
-
-def _exit_code(exc: CopilotError) -> int:
-    if isinstance(exc, IndexMismatch):
-        return 4
-    if isinstance(exc, ServiceUnavailable):
-        return 3
-    return 2
-
-
-def _fail(exc: CopilotError, as_json: bool) -> NoReturn:
-    if as_json:
-        print(json.dumps({"error": {"type": exc.type, "message": exc.message}}))
-    # soft_wrap: a message piped to a log or a script is not cut at 80 columns (commands in it stay whole)
-    err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(_exit_code(exc))
-
-
-@contextmanager
-def _errors(as_json: bool) -> Iterator[None]:
-    try:
-        yield
-    except CopilotError as exc:
-        _fail(exc, as_json)
-
-
-def _settings() -> Settings:
-    return Settings()
-
-
-def _kb(settings: Settings | None = None) -> KnowledgeBase:
-    """The knowledge base on the service database, migrated first (the CLI and the API share it)."""
-    settings = settings or _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = open_database(settings.resolved_database_url)
-    return KnowledgeBase(settings, registry=Registry(engine, create_schema=False))
-
-
-def _store() -> Store:
-    settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Store(open_database(settings.resolved_database_url))
-
-
-def _registry() -> Registry:
-    """The registry alone, for commands that need no model or index (tenants, keys)."""
-    return Registry(_store().engine, create_schema=False)
-
-
-@contextmanager
-def _progress(label: str, enabled: bool) -> Iterator[Callable[[IngestProgress], None] | None]:
-    if not enabled or not err.is_terminal:
-        yield None
-        return
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.description}"), console=err, transient=True) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(event: IngestProgress) -> None:
-            bar.update(task, total=event.total, completed=event.done, description=Path(event.path).name)
-
-        yield update
-
-
-def _print_failures(report: IngestReport) -> None:
-    for failure in report.failed:
-        err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False, soft_wrap=True)
-
-
-def _emit(as_json: bool, payload: Any, render: Callable[[], None]) -> None:
-    if as_json:
-        print(json.dumps(payload, default=str))
-    else:
-        render()
 
 
 # --- tenants ----------------------------------------------------------------------------------
@@ -316,93 +243,6 @@ def knowledge_search(
             out.print()
 
     _emit(as_json, payload, render)
-
-
-# --- evals ------------------------------------------------------------------------------------
-
-@eval_app.command("benchmark")
-def eval_benchmark(
-    name: Annotated[str, typer.Argument(help="doc2dial, tweetsumm, banking77 or star")],
-    data: Annotated[Path | None, typer.Option(help="doc2dial, tweetsumm: the dataset file; star: the dataset "
-                                                   "folder (dialogues and tasks/).")] = None,
-    train: Annotated[Path | None, typer.Option(help="banking77: the training file (text,category).")] = None,
-    test: Annotated[Path | None, typer.Option(help="banking77: the test file (text,category).")] = None,
-    system: Annotated[str, typer.Option(help="doc2dial: copilot, naive (the tutorial baseline), or all.")] = "all",
-    holdout: Annotated[str | None, typer.Option(help="star: tasks to test on, comma-separated (instead of "
-                                                     "5 task folds).")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Run a benchmark on a public dataset; progress on stderr, results on stdout."""
-    from evals.benchmarks import banking77, doc2dial, star, tweetsumm
-    from knowledge.embeddings import embedder_from_settings
-
-    def log(message: str) -> None:
-        err.print(message, highlight=False)
-
-    def existing(path: Path | None, option: str) -> Path:
-        if path is None:
-            raise InvalidInput(f"{name} needs {option} FILE")
-        if not path.is_file():
-            raise InvalidInput(f"no such file: {path}")
-        return path
-
-    def folder(path: Path | None) -> Path:
-        if path is None:
-            raise InvalidInput(f"{name} needs --data DIR")
-        if not path.is_dir():
-            raise InvalidInput(f"no such folder: {path}")
-        return path
-
-    with _errors(as_json):
-        if name == "doc2dial":
-            if system not in ("copilot", "naive", "all"):
-                raise InvalidInput(f"unknown system {system!r}; choose copilot, naive or all")
-            result = doc2dial.run(existing(data, "--data"), system, embedder_from_settings(_settings()), log=log)
-        elif name == "tweetsumm":
-            result = tweetsumm.run(existing(data, "--data"), log)
-        elif name == "banking77":
-            result = banking77.run(existing(train, "--train"), existing(test, "--test"),
-                                   embedder_from_settings(_settings()), log)
-        elif name == "star":
-            tasks = [t.strip() for t in holdout.split(",") if t.strip()] if holdout is not None else None
-            result = star.run(folder(data), embedder_from_settings(_settings()), log, holdout=tasks)
-        else:
-            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, tweetsumm, banking77, star")
-    payload = result.as_json()
-
-    def render() -> None:
-        rows = [result] + ([result.baseline] if result.baseline else [])
-        table = Table("system", *result.metrics, "p50 ms", "p95 ms")
-        for r in rows:
-            table.add_row(r.system, *(f"{v:.3f}" for v in r.metrics.values()),
-                          f"{r.latency_ms['p50']:.1f}", f"{r.latency_ms['p95']:.1f}")
-        out.print(table)
-        for fold in result.details.get("folds", []):  # star: the held-out tasks of each fold
-            out.print(f"{', '.join(fold['tasks'])}: n={fold['n']} top1 {fold['top1']:.3f} top3 {fold['top3']:.3f} "
-                      f"(bigram {fold['baseline_top1']:.3f} / {fold['baseline_top3']:.3f})", highlight=False)
-
-    _emit(as_json, payload, render)
-
-
-# --- service ----------------------------------------------------------------------------------
-
-@eval_app.command("calibrate")
-def eval_calibrate(
-    data: Annotated[Path, typer.Option("--data", help="A doc2dial file with a 'domain' column (several domains).")],
-    limit: Annotated[int, typer.Option(help="Questions to sample (each is asked of its own and another domain).")]
-    = 1500,
-    as_json: JsonOpt = False,
-) -> None:
-    """Measure the grounded engine's confidence and its 'nothing fits' threshold on doc2dial."""
-    from evals import calibration
-    from knowledge.embeddings import embedder_from_settings
-
-    with _errors(as_json):
-        if limit < 50:
-            raise InvalidInput("--limit must be at least 50 for the threshold to mean anything")
-        result = calibration.run(data, embedder_from_settings(_settings()), lambda m: err.print(m, highlight=False),
-                                 limit=limit)
-    _emit(as_json, result, lambda: out.print_json(json.dumps(result)))
 
 
 # --- engines -----------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class ThreadBody(BaseModel):
                                                                       "most COPILOT_MAX_THREAD_MESSAGES (default "
                                                                       "1000).")
 
-    model_config = {"json_schema_extra": {"examples": [
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [
         {"channel": "sms", "customer": {"name": "Hannah Jones", "id": "C-20418"},
          "messages": [{"id": "m1", "role": "customer", "text": "my phone got stolen last night"}]}]}}
 
@@ -450,3 +450,4 @@ class KeyList(BaseModel):
     """The tenant's API keys."""
 
     keys: list[KeyView] = Field(..., description="The tenant's keys, oldest first.")
+

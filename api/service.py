@@ -16,15 +16,19 @@ from typing import Any
 from rapidfuzz.distance import Levenshtein
 
 from api.auth import Authenticator, Principal
+from api.evals import EngineTarget
 from api.store import AppendResult, Store, StoredThread, migrate
 from api.wiring import Engines
 from copilot.conversation import Message, Thread
-from copilot.errors import CopilotError, DocumentError, InvalidInput, TooLarge
+from copilot.errors import CopilotError, DocumentError, InvalidInput, NotFound, TooLarge
 from copilot.nextactions import NextActions
 from copilot.ports import ChatResult
 from copilot.settings import Settings
 from copilot.suggest import SuggestionSet
 from copilot.summarize import Summary
+from evals.runner import run_suite
+from evals.runs import check_threshold_names
+from evals.suite import Suite
 from knowledge.base import KnowledgeBase
 from knowledge.documents import SourceDocument
 from knowledge.ingest import IngestReport
@@ -118,12 +122,13 @@ class Service:
 
     def suggest(self, principal: Principal, thread: Thread, *, engine: str | None, n: int) -> SuggestionSet:
         result = self.engines.suggest(principal.tenant, thread, engine=engine, n=n)
-        self._record(principal, result)
+        self._record(principal, thread, result)
         return result
 
-    def _record(self, principal: Principal, result: SuggestionSet) -> None:
+    def _record(self, principal: Principal, thread: Thread, result: SuggestionSet) -> None:
         result.intent = self.engines.intent_of(principal.tenant, result.query)
-        self.store.record_suggestions(principal.tenant, result, key_id=principal.key_id, intent=result.intent)
+        self.store.record_suggestions(principal.tenant, result, key_id=principal.key_id, intent=result.intent,
+                                      thread=thread.model_dump(mode="json", exclude_none=True))
         if self.on_suggestions is not None:
             self.on_suggestions(result)
 
@@ -131,7 +136,7 @@ class Service:
         """The llm engine's deltas, then the checked result, which is recorded like any suggestion set."""
         for event in self.engines.stream(principal.tenant, thread, engine=engine):
             if event["type"] == "done":
-                self._record(principal, event["result"])
+                self._record(principal, thread, event["result"])
             yield event
 
     def summarize(self, principal: Principal, thread: Thread, *, style: str, engine: str | None) -> Summary:
@@ -227,6 +232,42 @@ class Service:
             self.store.update_job(job_id, status="failed", error=f"internal error: {type(exc).__name__}")
         else:
             self.store.update_job(job_id, status="succeeded", result=report.as_json())
+
+    # --- evals ---
+
+    def start_eval(self, principal: Principal, suite: Suite, *, engine: str | None,
+                   baseline_run_id: str | None) -> str:
+        """Queue a suite run on the tenant's live knowledge; the job id is the run id."""
+        check_threshold_names(suite.meta.thresholds)
+        self.engines.engine(engine or suite.meta.engine)  # an llm run without an LLM fails now, not in the job
+        baseline = None
+        if baseline_run_id is not None:
+            baseline = self.store.eval_run(principal.tenant, baseline_run_id)
+            if baseline is None:
+                raise NotFound(f"no eval run {baseline_run_id!r} to compare with", run_id=baseline_run_id)
+        job = self.store.create_job(principal.tenant, "eval", total=len(suite.cases), key_id=principal.key_id)
+        self._jobs.submit(self._run_eval_job, job.id, principal, suite, engine, baseline)
+        return job.id
+
+    def _run_eval_job(self, job_id: str, principal: Principal, suite: Suite, engine: str | None,
+                      baseline: dict[str, Any] | None) -> None:
+        self.store.update_job(job_id, status="running")
+        target = EngineTarget(self.engines, threads=lambda tenant, thread_id: self.store.thread(tenant, thread_id)
+                              .thread)
+        try:
+            run = run_suite(suite, target, engine=engine, baseline=baseline, progress=lambda p: self.store.update_job(
+                job_id, done=p.done, current=p.case_id))
+            run["id"] = job_id
+            self.store.save_eval_run(principal.tenant, run, key_id=principal.key_id)
+        except CopilotError as exc:
+            self.store.update_job(job_id, status="failed", error=exc.message)
+        except Exception as exc:  # never silent: QA polls the status
+            log.exception("eval job failed", extra={"job_id": job_id})
+            self.store.update_job(job_id, status="failed", error=f"internal error: {type(exc).__name__}")
+        else:
+            self.store.update_job(job_id, status="succeeded", result={
+                "run_id": job_id, "passed": run["passed"], "errors": run["errors"],
+                "metrics": {name: m["value"] for name, m in run.get("metrics", {}).items()}})
 
     def wait_for_jobs(self) -> None:
         """Block until queued jobs ran (tests and a clean shutdown)."""

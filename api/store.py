@@ -126,6 +126,8 @@ class SuggestionSetRow(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     fallback_from: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    # the thread as the engine saw it: feedback on the suggestion becomes an eval case (from-feedback)
+    thread: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class SuggestionRow(Base):
@@ -167,6 +169,22 @@ class AuditRow(Base):
     outcome: Mapped[str] = mapped_column(String(60))
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class EvalRunRow(Base):
+    """An eval run made through the API (the job of the same id ran it); ``run`` is the whole run.json."""
+
+    __tablename__ = "eval_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    engine: Mapped[str] = mapped_column(String(20))
+    cases: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run: Mapped[dict[str, Any]] = mapped_column(JSON)
+    key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
 
 
 class JobRow(Base):
@@ -436,14 +454,14 @@ class Store:
     # --- suggestions and feedback ---
 
     def record_suggestions(self, tenant: str, result: SuggestionSet, *, key_id: str | None,
-                           intent: str | None) -> str:
+                           intent: str | None, thread: dict[str, Any] | None = None) -> str:
         """Keep what was offered (for feedback, analytics and audit); returns the set id."""
         set_id = f"set_{uuid.uuid4().hex[:16]}"
         with self.session() as session:
             session.add(SuggestionSetRow(
                 id=set_id, tenant=tenant, thread_id=result.thread_id, key_id=key_id, engine=result.engine,
                 model=result.model, answered=result.answered, query=result.query[:4000], intent=intent,
-                note=result.note, fallback_from=result.fallback_from, created_at=_now()))
+                note=result.note, fallback_from=result.fallback_from, created_at=_now(), thread=thread))
             session.flush()
             session.add_all(SuggestionRow(
                 id=s.id, set_id=set_id, tenant=tenant, rank=rank, text=s.text, source=s.source,
@@ -486,6 +504,24 @@ class Store:
                 .join(SuggestionRow, FeedbackRow.suggestion_id == SuggestionRow.id)
                 .join(SuggestionSetRow, SuggestionRow.set_id == SuggestionSetRow.id)
                 .where(FeedbackRow.tenant == tenant, FeedbackRow.at >= since, FeedbackRow.at < until)
+                .order_by(FeedbackRow.id))
+            return [dict(r._mapping) for r in rows]
+
+    def accepted_suggestions(self, tenant: str, since: datetime) -> list[dict[str, Any]]:
+        """The latest accepted or edited feedback per suggestion since ``since``, with the suggestion, its
+        citations and the thread it answered (sets recorded before threads were kept have none)."""
+        with self.session() as session:
+            latest = (select(func.max(FeedbackRow.id).label("id"))
+                      .where(FeedbackRow.tenant == tenant, FeedbackRow.at >= since,
+                             FeedbackRow.event.in_(["accepted", "edited"]))
+                      .group_by(FeedbackRow.suggestion_id).subquery())
+            rows = session.execute(
+                select(FeedbackRow.suggestion_id, FeedbackRow.event, FeedbackRow.final_text, FeedbackRow.at,
+                       SuggestionRow.text, SuggestionRow.source, SuggestionRow.macro_id, SuggestionRow.citations,
+                       SuggestionSetRow.intent, SuggestionSetRow.thread, SuggestionSetRow.thread_id)
+                .join(latest, latest.c.id == FeedbackRow.id)
+                .join(SuggestionRow, FeedbackRow.suggestion_id == SuggestionRow.id)
+                .join(SuggestionSetRow, SuggestionRow.set_id == SuggestionSetRow.id)
                 .order_by(FeedbackRow.id))
             return [dict(r._mapping) for r in rows]
 
@@ -546,6 +582,29 @@ class Store:
             if row is None or row.tenant != tenant:
                 raise NotFound(f"no job {job_id!r}", job_id=job_id)
             return _job(row)
+
+    # --- eval runs ---
+
+    def save_eval_run(self, tenant: str, run: dict[str, Any], *, key_id: str | None) -> None:
+        metrics = {name: m["value"] for name, m in run.get("metrics", {}).items()}
+        with self.session() as session:
+            session.add(EvalRunRow(id=run["id"], tenant=tenant, name=str(run.get("name", ""))[:200],
+                                   engine=str(run.get("engine", "")), cases=len(run.get("cases", [])),
+                                   passed=bool(run.get("passed")), metrics=metrics, run=run, key_id=key_id,
+                                   created_at=_now()))
+
+    def eval_run(self, tenant: str, run_id: str) -> dict[str, Any] | None:
+        with self.session() as session:
+            row = session.get(EvalRunRow, run_id)
+            return dict(row.run) if row is not None and row.tenant == tenant else None
+
+    def eval_runs(self, tenant: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The tenant's eval runs, newest first, without their cases."""
+        with self.session() as session:
+            rows = session.scalars(select(EvalRunRow).where(EvalRunRow.tenant == tenant)
+                                   .order_by(EvalRunRow.created_at.desc()).limit(limit))
+            return [{"id": r.id, "name": r.name, "engine": r.engine, "cases": r.cases, "passed": r.passed,
+                     "metrics": r.metrics, "created_at": r.created_at} for r in rows]
 
     def fail_interrupted_jobs(self) -> int:
         """Jobs left queued or running by a process that stopped: failed, so nobody waits on them."""

@@ -175,6 +175,7 @@ class Objects:
     job_id: str
     key_id: str      # a live agent key, the target of the other tenant's revoke
     key_secret: str
+    eval_run_id: str
 
 
 @dataclass
@@ -200,7 +201,8 @@ class World:
         with service.store.engine.connect() as connection:
             counts = {table: connection.execute(text(f"select count(*) from {table} where tenant = :t"),
                                                 {"t": tenant}).scalar_one()
-                      for table in ("suggestion_sets", "suggestions", "feedback", "messages", "jobs")}
+                      for table in ("suggestion_sets", "suggestions", "feedback", "messages", "jobs",
+                                    "eval_runs")}
         return {"documents": [(r.document_id, r.version) for r in service.kb.documents(tenant)],
                 "keys": [(k.id, k.revoked_at) for k in service.store.keys(tenant)],
                 "threads": [(i, n, u) for i, _, n, u in service.store.threads(tenant, 500)],
@@ -260,7 +262,18 @@ def _make_objects(api: Api, t: TenantContent) -> Objects:
     api.service.wait_for_jobs()
     assert _ok(client.get(f"/v1/jobs/{job_id}", headers=content)).json()["status"] == "succeeded"
     record, secret = api.service.store.create_key(t.name, "agent", "target of the other tenant's revoke")
-    return Objects(suggestions[0]["id"], suggestions[0]["text"], job_id, record.id, secret)
+    started = _ok(client.post("/v1/evals", json=_eval_body(t), headers=api.headers("qa", t.name))).json()
+    api.service.wait_for_jobs()
+    run = _ok(client.get(f"/v1/evals/{started['id']}", headers=api.headers("qa", t.name))).json()
+    assert run["status"] == "succeeded", run
+    return Objects(suggestions[0]["id"], suggestions[0]["text"], job_id, record.id, secret, started["id"])
+
+
+def _eval_body(t: TenantContent, **extra: Any) -> dict[str, Any]:
+    """A one-case suite: the tenant's own question, answered by its article."""
+    case = {"id": "own-question", "thread": t.thread_body(t.search_topic),
+            "expect": {"documents": [t.article_id]}}
+    return {"name": f"{t.name}-smoke", "cases": [case], **extra}
 
 
 def _llm_reply(body: dict[str, Any]) -> str:
@@ -350,6 +363,7 @@ SEARCH = frozenset({"agent", "content", "admin"})
 CONTENT = frozenset({"content", "admin"})
 ANALYTICS = frozenset({"content", "qa", "admin"})
 ADMIN = frozenset({"admin"})
+EVALS = frozenset({"qa", "admin"})
 EVERYONE = frozenset(ROLES)
 
 ROUTES: list[Route] = [
@@ -403,6 +417,11 @@ ROUTES: list[Route] = [
     Route("DELETE", "/v1/playbooks/{playbook_id}", CONTENT, _delete_playbook),
     # analytics and admin
     Route("GET", "/v1/analytics", ANALYTICS, lambda w, t: Call("GET", "/v1/analytics")),
+    Route("POST", "/v1/evals", EVALS, lambda w, t: Call("POST", "/v1/evals", _eval_body(t))),
+    Route("GET", "/v1/evals", EVALS, lambda w, t: Call("GET", "/v1/evals")),
+    Route("GET", "/v1/evals/{run_id}", EVALS, lambda w, t: Call("GET", f"/v1/evals/{w.objects[t.name].eval_run_id}")),
+    Route("GET", "/v1/evals/{run_id}/report", EVALS,
+          lambda w, t: Call("GET", f"/v1/evals/{w.objects[t.name].eval_run_id}/report")),
     Route("GET", "/v1/audit", ADMIN, lambda w, t: Call("GET", "/v1/audit")),
     Route("GET", "/v1/keys", ADMIN, lambda w, t: Call("GET", "/v1/keys")),
     Route("POST", "/v1/keys", ADMIN, lambda w, t: Call("POST", "/v1/keys", {"role": "agent", "name": "from a test"})),
@@ -540,6 +559,13 @@ INTRUSIONS = [
               lambda w, o: Call("DELETE", f"/v1/macros/{o.macro_id}")),
     Intrusion("delete a playbook", "DELETE /v1/playbooks/{playbook_id}",
               lambda w, o: Call("DELETE", f"/v1/playbooks/{o.playbook_id}")),
+    Intrusion("read an eval run", "GET /v1/evals/{run_id}",
+              lambda w, o: Call("GET", f"/v1/evals/{w.objects[o.name].eval_run_id}"), lambda w, o: o.search_topic),
+    Intrusion("read an eval report", "GET /v1/evals/{run_id}/report",
+              lambda w, o: Call("GET", f"/v1/evals/{w.objects[o.name].eval_run_id}/report"),
+              lambda w, o: f"{o.name}-smoke"),
+    Intrusion("compare with another tenant's eval run", "POST /v1/evals",
+              lambda w, o: Call("POST", "/v1/evals", _eval_body(o, baseline_run_id=w.objects[o.name].eval_run_id))),
     Intrusion("revoke a key", "DELETE /v1/keys/{key_id}",
               lambda w, o: Call("DELETE", f"/v1/keys/{w.objects[o.name].key_id}")),
 ]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -62,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
 
 
 def _upload_sample(client: httpx.Client) -> None:
-    files = [path for path in sorted(SAMPLE.rglob("*")) if path.is_file() and "threads" not in path.parts
+    files = [path for path in sorted(SAMPLE.rglob("*")) if path.is_file() and not {"threads", "evals"} & set(path.parts)
              and not path.name.startswith((".", "README"))]
     payload = [("files", (path.name, path.read_bytes(), "application/octet-stream")) for path in files]
     ids = [("document_id", path.relative_to(SAMPLE).as_posix()) for path in files]
@@ -126,3 +127,29 @@ def test_a_console_session_from_tenant_to_analytics(server: tuple[str, dict[str,
 
         metrics = httpx.get(f"{base}/metrics").text
         assert 'copilot_http_requests_total{method="POST",route="/v1/suggestions",status="200"} 1.0' in metrics
+
+
+def test_qa_turns_feedback_into_a_suite_and_runs_it_against_the_server(
+        server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    """After the console session above: the edited suggestion becomes a case whose reference is the text the
+    agent sent, and the suite runs over HTTP with an agent key, as a QA team runs it against a deployment."""
+    base, env = server
+    made = _cli(env, "eval", "from-feedback", "--tenant", "brightwave", "--out", str(tmp_path / "fb.jsonl"))
+    assert made["cases"] == 1
+    case = json.loads((tmp_path / "fb.jsonl").read_text().splitlines()[1])
+    assert case["expect"]["reference"].endswith("I've raised a refund request for the second payment.")
+    assert case["thread"]["messages"][-1]["text"] == "both payments were £35"
+    key = _cli(env, "keys", "create", "--tenant", "brightwave", "--role", "agent")["key"]
+    sample = (SAMPLE / "evals" / "suite.jsonl").read_text().splitlines()
+    subset = tmp_path / "subset.jsonl"
+    subset.write_text("\n".join([sample[0].replace('"knowledge": ".."', '"knowledge": null'), *sample[1:5]]))
+
+    for suite in (tmp_path / "fb.jsonl", subset):
+        done = subprocess.run([*COPILOT, "eval", "run", str(suite), "--url", base, "--key", str(key), "--out",
+                               str(tmp_path / suite.stem), "--json"], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        run = json.loads((tmp_path / suite.stem / "run.json").read_text())
+        assert run["target"] == base and run["errors"] == 0
+        assert (tmp_path / suite.stem / "report.html").stat().st_size > 1000
+    assert run["cases"][0]["outputs"]["suggestions"] and "retrieval_hit_at_k" in run["metrics"]
