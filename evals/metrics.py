@@ -19,6 +19,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 BOOTSTRAP_SAMPLES = 1000
 SEED = 0
+MIN_PAIRED = 5  # cases both runs measured, for a difference to count as significant
 # A reply sentence is supported when this share of its content words (stemmed, stop words out) is in a
 # cited passage. Measured by scripts/grounding_threshold.py on doc2dial (2,000 agent sentences against
 # their own document vs another of the domain, 3-span passages): best F1 0.902 at 0.55 (P 0.90, R 0.90).
@@ -308,6 +309,7 @@ def paired_difference(name: str, a: Sequence[Mapping[str, Any]], b: Sequence[Map
     if not pairs:
         return None
     left, right = _Column(name, [p[0] for p in pairs]), _Column(name, [p[1] for p in pairs])
+    measured = int((left.present & right.present).sum())
     everything = np.arange(len(pairs))[None, :]
     va, vb = float(left(everything)[0]), float(right(everything)[0])
     if np.isnan(va) or np.isnan(vb):
@@ -315,5 +317,6 @@ def paired_difference(name: str, a: Sequence[Mapping[str, Any]], b: Sequence[Map
     diffs = np.concatenate([right(rows) - left(rows) for rows in _draws(len(pairs), samples, seed)])
     interval = _interval(diffs)
     low, high = interval or (0.0, 0.0)
-    return {"a": va, "b": vb, "delta": vb - va, "ci": [low, high], "n": len(pairs),
-            "significant": interval is not None and (low > 0 or high < 0)}
+    # a resample of fewer than MIN_PAIRED cases is the same few cases again: no interval to speak of
+    return {"a": va, "b": vb, "delta": vb - va, "ci": [low, high], "n": measured,
+            "significant": measured >= MIN_PAIRED and interval is not None and (low > 0 or high < 0)}

@@ -213,6 +213,13 @@ def run_suite(suite: Suite, target: Target, *, engine: str | None = None,
     started = time.perf_counter()
     described = target.describe(tenant)
     voice = target.voice(tenant)
+    # one untimed call of each kind first: models load and per-tenant engines build once per process, and
+    # the latencies measure answers, not that start-up
+    kinds = (lambda c: c.wants_reply or c.expect.intent, lambda c: c.expect.next_action,
+             lambda c: c.expect.summaries or c.expect.facts)
+    for first in {id(c): c for c in (next((c for c in suite.cases if kind(c)), None) for kind in kinds)
+                  if c is not None}.values():
+        run_case(first, first.tenant or tenant, target, engine=engine, k=suite.meta.k, voice=voice)
     records = []
     for n, case in enumerate(suite.cases, start=1):
         records.append(run_case(case, case.tenant or tenant, target, engine=engine, k=suite.meta.k, voice=voice,

@@ -182,11 +182,10 @@ def run_copilot(cases: list[Case], documents: dict[str, str], embedder: Embedder
     return _score("copilot", cases, search, build_s, chunk_words, log)
 
 
-def run_naive(cases: list[Case], documents: dict[str, str], embedder: Embedder, workdir: Path,
-              log: Callable[[str], None]) -> BenchmarkResult:
+def naive_search(documents: dict[str, str], embedder: Embedder, workdir: Path) -> tuple[Search, float, list[str]]:
+    """The naive system over ``documents`` (id -> text): its search, the seconds its index took, its chunks."""
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
     index = VectorIndex(path=workdir / "naive", model_name=embedder.name, dimension=embedder.dimension)
-    log(f"naive: indexing {len(documents)} documents")
     started = time.perf_counter()
     ids, texts, owners = [], [], []
     for title, context in documents.items():
@@ -203,6 +202,13 @@ def run_naive(cases: list[Case], documents: dict[str, str], embedder: Embedder, 
         found = index.query("naive", "article", embedder.embed_query(latest), 10)
         return [text_of[i] for i, _ in found], RetrievalQuery.plain(latest)
 
+    return search, build_s, texts
+
+
+def run_naive(cases: list[Case], documents: dict[str, str], embedder: Embedder, workdir: Path,
+              log: Callable[[str], None]) -> BenchmarkResult:
+    log(f"naive: indexing {len(documents)} documents")
+    search, build_s, texts = naive_search(documents, embedder, workdir)
     return _score("naive", cases, search, build_s, [len(t.split()) for t in texts], log)
 
 

@@ -31,7 +31,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         kinds.setdefault(next(t for t in case.tags if t in ("reply", "unanswerable", "next-action", "summary")),
                          []).append(case)
     picked = kinds["reply"][:2] + kinds["unanswerable"][:1] + kinds["next-action"][:2] + kinds["summary"][:1]
-    small = suite.model_copy(update={"cases": picked})
+    # the sample suite's thresholds are for all its cases; a handful of them says nothing against them
+    small = suite.model_copy(update={"cases": picked, "meta": suite.meta.model_copy(update={"thresholds": {}})})
     (folder / "small.jsonl").write_text(small.to_jsonl(), encoding="utf-8")
     return folder
 
@@ -73,8 +74,9 @@ def test_run_writes_run_and_report_then_a_baseline_run_compares(workspace: Path,
     # the grounded engine is deterministic: nothing but latency may move
     assert [c for c in comparison["cases"]] == []
 
-    compared = _invoke("eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"))
-    assert compared.exit_code == 0 and "answer_decision" in compared.output
+    compared = _invoke("eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json")
+    assert compared.exit_code == 0, compared.output
+    assert json.loads(compared.output)["metrics"]["answer_decision"]["delta"] == 0
 
 
 def test_a_threshold_the_run_misses_fails_it_with_exit_1(workspace: Path, tmp_path: Path) -> None:

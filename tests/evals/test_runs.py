@@ -166,13 +166,16 @@ def test_finish_passes_an_insignificant_change_against_a_baseline() -> None:
     assert run["passed"] is True
 
 
-def test_slower_suggestions_are_a_regression() -> None:
+def test_slower_suggestions_are_reported_but_gated_by_thresholds_only() -> None:
     baseline = run_of([record(f"c{i}", {"citation_hit": 1.0}, suggest_ms=100.0 + i) for i in range(30)])
     run = run_of([record(f"c{i}", {"citation_hit": 1.0}, suggest_ms=300.0 + i) for i in range(30)],
                  baseline=baseline)
     assert "suggest_p95_ms" in run["comparison"]["regressions"]
     assert run["comparison"]["metrics"]["suggest_p95_ms"]["delta"] == pytest.approx(200.0)
-    assert run["passed"] is False
+    assert run["passed"] is True  # a loaded machine is slower: latency gates are thresholds
+    gated = run_of([record(f"c{i}", {"citation_hit": 1.0}, suggest_ms=300.0 + i) for i in range(30)],
+                   thresholds={"suggest_p95_ms": 250.0}, baseline=baseline)
+    assert gated["passed"] is False
     # and the other way round, faster is an improvement
     faster = run_of([record(f"c{i}", {"citation_hit": 1.0}, suggest_ms=100.0 + i) for i in range(30)],
                     baseline=run)
