@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import routes_admin, routes_assist, routes_content, routes_evals
+from api import routes_admin, routes_assist, routes_content, routes_evals, web
 from api.deps import PROBLEM
 from api.observability import Metrics, RequestObservability, configure_logging, current_request_id
 from api.service import Service
@@ -182,6 +182,7 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None,
 
     for module in (routes_assist, routes_content, routes_admin, routes_evals):
         app.include_router(module.router(service))
+    web.mount(app)
 
     app.add_middleware(BodyLimits, json_limit=settings.max_body_bytes,
                        upload_limit=settings.max_file_bytes * 10)

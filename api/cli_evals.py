@@ -18,26 +18,40 @@ from rich.table import Table
 from api.cli_common import JsonOpt, TenantOpt, _emit, _errors, _kb, _progress, _settings, _store, err, out
 from copilot.errors import InvalidInput
 
+# where the repository's datasets live beside a checkout (the default of ``eval benchmark perf --data``)
+PERF_DATA = Path("../shared/datasets/doc2dial/doc2dial_rc_val_dmv_ssa_va.csv.gz")
+
 eval_app = typer.Typer(help="Evaluations for QA teams: suites, runs, reports, comparisons; benchmarks.",
                        no_args_is_help=True)
 
 
 @eval_app.command("benchmark")
 def eval_benchmark(
-    name: Annotated[str, typer.Argument(help="doc2dial, tweetsumm, banking77 or star")],
+    name: Annotated[str, typer.Argument(help="doc2dial, tweetsumm, banking77, star or perf")],
     data: Annotated[Path | None, typer.Option(help="doc2dial, tweetsumm: the dataset file; star: the dataset "
-                                                   "folder (dialogues and tasks/).")] = None,
+                                                   "folder (dialogues and tasks/); perf: the doc2dial file whose "
+                                                   f"documents fill the tenants (default {PERF_DATA}).")] = None,
     train: Annotated[Path | None, typer.Option(help="banking77: the training file (text,category).")] = None,
     test: Annotated[Path | None, typer.Option(help="banking77: the test file (text,category).")] = None,
     system: Annotated[str, typer.Option(help="doc2dial: copilot, naive (the tutorial baseline), or all.")] = "all",
     holdout: Annotated[str | None, typer.Option(help="star: tasks to test on, comma-separated (instead of "
                                                      "5 task folds).")] = None,
+    chunks: Annotated[str, typer.Option(help="perf: tenant sizes in chunks, comma-separated (100000 takes hours "
+                                             "on 2 cores).")] = "1000,10000,100000",
+    queries: Annotated[int, typer.Option(min=1, max=5000, help="perf: requests per phase and size.")] = 200,
+    http: Annotated[bool, typer.Option("--http/--no-http", help="perf: also time copilot serve over HTTP "
+                                                                "(cold start, suggestion latency, server RSS).")]
+    = True,
+    naive: Annotated[bool, typer.Option("--naive/--no-naive", help="perf: also time the naive LangChain + Chroma "
+                                                                   "baseline's search (it embeds the data again).")]
+    = True,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also write run.json and report.html here (the "
-                                                               "format of eval run).")] = None,
+                                                               "format of eval run); perf: perf.json and "
+                                                               "perf.md.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a benchmark on a public dataset; progress on stderr, results on stdout."""
-    from evals.benchmarks import banking77, doc2dial, star, tweetsumm
+    from evals.benchmarks import banking77, doc2dial, perf, star, tweetsumm
     from knowledge.embeddings import embedder_from_settings
 
     def log(message: str) -> None:
@@ -70,9 +84,18 @@ def eval_benchmark(
         elif name == "star":
             tasks = [t.strip() for t in holdout.split(",") if t.strip()] if holdout is not None else None
             result = star.run(folder(data), embedder_from_settings(_settings()), log, holdout=tasks)
+        elif name == "perf":
+            from api.wiring import sample_brand_dir
+
+            sizes = perf.parse_sizes(chunks)
+            result = perf.run(sizes, existing(data or PERF_DATA, "--data"), sample_brand_dir(),
+                              embedder_from_settings(_settings()), queries=queries, http=http, naive=naive, log=log)
         else:
-            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, tweetsumm, banking77, star")
-        if out_dir is not None:
+            raise InvalidInput(f"unknown benchmark {name!r}; available: doc2dial, tweetsumm, banking77, star, perf")
+        if out_dir is not None and name == "perf":
+            paths = perf.write_report(result, out_dir)
+            err.print(f"table: {paths[1]}\nfigures: {paths[0]}", highlight=False, soft_wrap=True)
+        elif out_dir is not None:
             from evals.runs import write_run
 
             dataset = str(data or test)
@@ -81,6 +104,14 @@ def eval_benchmark(
     payload = result.as_json()
 
     def render() -> None:
+        if name == "perf":
+            header, lines = perf.table(result)
+            grid = Table(*header)
+            for row in lines:
+                verdict = {"pass": "[green]pass[/green]", "FAIL": "[red]FAIL[/red]"}.get(row[-1], "")
+                grid.add_row(*row[:-1], verdict)
+            out.print(grid)
+            return
         rows = [result] + ([result.baseline] if result.baseline else [])
         table = Table("system", *result.metrics, "p50 ms", "p95 ms")
         for r in rows:

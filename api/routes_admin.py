@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from api import analytics
-from api.auth import Permission, Principal
+from api.auth import GRANTS, Permission, Principal
 from api.deps import caller, problems
-from api.schemas import Analytics, AuditEntry, AuditLog, KeyCreated, KeyList, KeyRequest, KeyView
+from api.schemas import Analytics, AuditEntry, AuditLog, KeyCreated, KeyIdentity, KeyList, KeyRequest, KeyView
 from api.service import Service, period
 from api.store import KeyRecord
 
@@ -37,6 +37,14 @@ def router(service: Service) -> APIRouter:
         events = service.store.feedback_rows(who.tenant, start, end)
         body = analytics.report(sets, events, service.kb.embedder, gap_limit=gaps)
         return Analytics(tenant=who.tenant, since=start, until=end, **body)
+
+    Anyone = Annotated[Principal, Depends(caller(service, Permission.JOBS))]  # every role holds JOBS
+
+    @api.get("/me", response_model=KeyIdentity, responses=problems(), tags=["admin"],
+             summary="Who the key is: its tenant, role and what the role may do (pages use it to sign in).")
+    def me(who: Anyone) -> KeyIdentity:
+        return KeyIdentity(key_id=who.key_id, tenant=who.tenant, role=who.role,
+                           permissions=sorted(p.value for p in GRANTS.get(who.role, frozenset())))
 
     @api.get("/audit", response_model=AuditLog, responses=problems(), tags=["admin"],
              summary="Who did what, when: every write of the tenant, newest first.")

@@ -22,7 +22,6 @@ from api.schemas import (
     SummaryRequest,
     ThreadBody,
     ThreadList,
-    ThreadListItem,
     ThreadView,
 )
 from api.service import Service
@@ -113,8 +112,8 @@ def router(service: Service) -> APIRouter:
              summary="The tenant's kept threads, most recently active first.")
     def list_threads(who: Agent, limit: Annotated[int, Query(ge=1, le=500, description="At most.")] = 100
                      ) -> ThreadList:
-        return ThreadList(threads=[ThreadListItem(id=i, channel=c, message_count=n, updated_at=u)
-                                   for i, c, n, u in service.store.threads(who.tenant, limit)])
+        return ThreadList(threads=[service.thread_item(who, i, u) for i, _, _, u in
+                                   service.store.threads(who.tenant, limit)])
 
     @api.post("/feedback", response_model=FeedbackResponse, status_code=201, responses=problems(404, 413, 415),
               tags=["assist"], summary="What the agent did with a suggestion: shown, accepted, edited, rejected.")

@@ -7,10 +7,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.auth import Permission, Principal
 from api.deps import caller, problems
-from api.schemas_evals import EvalAccepted, EvalList, EvalRequest, EvalSummary, EvalView
+from api.schemas_evals import EvalAccepted, EvalComparison, EvalList, EvalRequest, EvalSummary, EvalView
 from api.service import Service
 from copilot.errors import NotFound
 from evals.report import render
+from evals.runs import compare
 from evals.suite import SuiteMeta, build_suite
 
 RunId = Annotated[str, Path(max_length=40, description="The run id (the job that ran it).")]
@@ -34,6 +35,19 @@ def router(service: Service) -> APIRouter:
              summary="The tenant's finished eval runs, newest first.")
     def list_runs(who: QA, limit: Annotated[int, Query(ge=1, le=500, description="At most.")] = 100) -> EvalList:
         return EvalList(runs=[EvalSummary(**r) for r in service.store.eval_runs(who.tenant, limit)])
+
+    @api.get("/evals/compare", response_model=EvalComparison, responses=problems(404), tags=["evals"],
+             summary="Which metrics moved from run a to run b beyond their 95% interval, case by case.")
+    def compare_runs(who: QA, a: Annotated[str, Query(max_length=40, description="The baseline run id.")],
+                     b: Annotated[str, Query(max_length=40, description="The run to compare with it.")]
+                     ) -> EvalComparison:
+        runs = []
+        for run_id in (a, b):
+            run = service.store.eval_run(who.tenant, run_id)
+            if run is None:
+                raise NotFound(f"no finished eval run {run_id!r}", run_id=run_id)
+            runs.append(run)
+        return EvalComparison(**compare(runs[0], runs[1]))
 
     @api.get("/evals/{run_id}", response_model=EvalView, responses=problems(404), tags=["evals"],
              summary="An eval run: progress while it runs, then the whole run with its metrics and cases.")

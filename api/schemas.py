@@ -160,12 +160,22 @@ class ThreadListItem(BaseModel):
     channel: str = Field(..., description="The thread's channel, e.g. sms or whatsapp.")
     message_count: int = Field(..., description="Messages kept.")
     updated_at: datetime = Field(..., description="When a message was last added or the thread replaced.")
+    customer_name: str | None = Field(None, description="The customer's name, when the console gave it.")
+    preview: str = Field("", description="The latest message, cut to 160 characters, personal data masked.")
+    last_role: str | None = Field(None, description="Who wrote the latest message: customer, agent, system or bot.")
+    waiting_since: datetime | None = Field(None, description="When the customer started waiting for an answer "
+                                                             "(their first message after the agent's last); null "
+                                                             "when the agent wrote last.")
+    urgency: float = Field(0.0, ge=0, le=1, description="Urgency of the customer's latest turn, 0 to 1 (cues such "
+                                                         "as a deadline, a complaint, shouting, strong negativity).")
+    urgency_cues: list[str] = Field(default_factory=list, description="The cues behind the urgency.")
 
 
 class ThreadList(BaseModel):
     """The tenant's kept threads."""
 
-    threads: list[ThreadListItem] = Field(..., description="Most recently active first.")
+    threads: list[ThreadListItem] = Field(..., description="Most recently active first (consoles sort by "
+                                                            "waiting_since and urgency for a queue).")
 
 
 # --- feedback ---
@@ -451,3 +461,13 @@ class KeyList(BaseModel):
 
     keys: list[KeyView] = Field(..., description="The tenant's keys, oldest first.")
 
+
+
+class KeyIdentity(BaseModel):
+    """The calling key: its tenant and role, without its secret."""
+
+    key_id: str = Field(..., description="The key id.")
+    tenant: str = Field(..., description="The tenant the key belongs to.")
+    role: str = Field(..., description="agent, content, qa or admin.")
+    permissions: list[str] = Field(..., description="What the role may do: assist, search, content, analytics, "
+                                                    "evals, jobs, admin.")

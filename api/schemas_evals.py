@@ -72,3 +72,18 @@ class EvalView(BaseModel):
     run: dict[str, Any] | None = Field(None, description="Once succeeded, the run: metrics with 95% intervals, "
                                                          "thresholds, per-case outputs and scores, comparison.")
     report_url: str | None = Field(None, description="Once succeeded, the HTML report.")
+
+
+class EvalComparison(BaseModel):
+    """Run B against run A (the baseline): per metric the paired difference over shared cases."""
+
+    baseline: dict[str, Any] = Field(..., description="Run A: id, name, created_at, git_commit.")
+    shared_cases: int = Field(..., description="Cases in both runs (by id).")
+    only_in_baseline: list[str] = Field(..., description="Case ids only in A.")
+    only_in_run: list[str] = Field(..., description="Case ids only in B.")
+    metrics: dict[str, Any] = Field(..., description="metric -> {a, b, delta, ci (95% of B - A), n, significant, "
+                                                     "direction: better | worse | same}.")
+    regressions: list[str] = Field(..., description="Metrics significantly worse in B.")
+    improvements: list[str] = Field(..., description="Metrics significantly better in B.")
+    cases: list[dict[str, Any]] = Field(..., description="Cases whose scores changed: {id, scores: {metric: "
+                                                         "[before, after]}}.")

@@ -17,12 +17,15 @@ from rapidfuzz.distance import Levenshtein
 
 from api.auth import Authenticator, Principal
 from api.evals import EngineTarget
+from api.schemas import ThreadListItem
 from api.store import AppendResult, Store, StoredThread, migrate
 from api.wiring import Engines
-from copilot.conversation import Message, Thread
+from copilot.conversation import Message, Role, Thread, waiting_since
 from copilot.errors import CopilotError, DocumentError, InvalidInput, NotFound, TooLarge
 from copilot.nextactions import NextActions
+from copilot.pii import mask_personal_data
 from copilot.ports import ChatResult
+from copilot.sentiment import customer_moods
 from copilot.settings import Settings
 from copilot.suggest import SuggestionSet
 from copilot.summarize import Summary
@@ -117,6 +120,18 @@ class Service:
         if result.idle_s is not None and result.idle_s >= self.settings.catch_up_after_s:
             catch_up = self.engines.summarize(principal.tenant, result.thread.thread, style="catch_up")
         return result, catch_up
+
+    def thread_item(self, principal: Principal, thread_id: str, updated_at: datetime) -> ThreadListItem:
+        """A kept thread as a queue shows it: who wrote last, since when the customer waits, how urgent."""
+        thread = self.store.thread(principal.tenant, thread_id).thread
+        last = thread.messages[-1] if thread.messages else None
+        moods = customer_moods(thread)
+        mood = moods[-1] if moods and last is not None and last.role == Role.CUSTOMER else None
+        return ThreadListItem(
+            id=thread_id, channel=thread.channel.value, message_count=len(thread.messages), updated_at=updated_at,
+            customer_name=thread.customer.name, preview=mask_personal_data(last.text)[:160] if last else "",
+            last_role=last.role.value if last else None, waiting_since=waiting_since(thread),
+            urgency=mood.urgency if mood else 0.0, urgency_cues=mood.cues if mood else [])
 
     # --- the engines ---
 

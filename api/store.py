@@ -604,7 +604,7 @@ class Store:
             rows = session.scalars(select(EvalRunRow).where(EvalRunRow.tenant == tenant)
                                    .order_by(EvalRunRow.created_at.desc()).limit(limit))
             return [{"id": r.id, "name": r.name, "engine": r.engine, "cases": r.cases, "passed": r.passed,
-                     "metrics": r.metrics, "created_at": r.created_at} for r in rows]
+                     "metrics": r.metrics, "created_at": _aware(r.created_at) or _now()} for r in rows]
 
     def fail_interrupted_jobs(self) -> int:
         """Jobs left queued or running by a process that stopped: failed, so nobody waits on them."""

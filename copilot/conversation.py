@@ -110,6 +110,18 @@ def turns(thread: Thread, gap: timedelta = BURST_GAP) -> list[Turn]:
     return result
 
 
+def waiting_since(thread: Thread) -> datetime | None:
+    """When the customer started waiting: the time of their first message after the agent's last one; None
+    when the agent (or a bot) wrote last, or the waiting messages carry no time."""
+    waiting: list[Message] = []
+    for message in thread.messages:
+        if message.role == Role.CUSTOMER:
+            waiting.append(message)
+        elif message.role in (Role.AGENT, Role.BOT):
+            waiting = []
+    return next((m.ts for m in waiting if m.ts is not None), None)
+
+
 def retrieval_query(thread: Thread, context_tokens: int = 400) -> RetrievalQuery:
     """Turn a conversation into a retrieval query.
 
