@@ -380,7 +380,7 @@ def run(sizes: Sequence[int], data: Path, sample_dir: Path, embedder: Embedder, 
     begun = time.perf_counter()
 
     def say(message: str) -> None:
-        emit(f"[{time.perf_counter() - begun:6.0f} s] {message}")
+        emit(f"[{time.perf_counter() - begun:6.0f} s, load {os.getloadavg()[0]:4.1f}] {message}")
 
     if not sizes or min(sizes) < 1:
         raise InvalidInput("give at least one tenant size, each at least 1 chunk")

@@ -18,7 +18,8 @@ from tests.conftest import DATASETS, SAMPLE
 DOC2DIAL = DATASETS / "doc2dial" / "doc2dial_rc_val_dmv_ssa_va.csv.gz"
 needs_doc2dial = pytest.mark.skipif(not DOC2DIAL.is_file(), reason="doc2dial is not in shared/datasets")
 
-TEXT = "Renewing a licence\n\nYou can renew online. It takes ten minutes. Bring your old card.\n\nFees apply. Pay by card."
+TEXT = ("Renewing a licence\n\nYou can renew online. It takes ten minutes. Bring your old card.\n\n"
+        "Fees apply. Pay by card.")
 
 
 def _thread(text: str) -> Thread:
