@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,8 @@ class KnowledgeBase:
         self.ingestor = Ingestor(self.registry, self.vectors, self.embedder, self.chunker,
                                  settings.max_file_bytes, lock_dir=settings.data_dir / "locks")
         self.retriever = HybridRetriever(self.registry, self.vectors, self.embedder, params)
+        self._profiles: dict[str, tuple[int, TenantProfile]] = {}
+        self._profiles_lock = threading.Lock()
 
     # --- tenants ---
 
@@ -82,7 +85,20 @@ class KnowledgeBase:
         return self.registry.history(tenant, document_id)
 
     def profile(self, tenant: str) -> TenantProfile:
-        """The tenant's voice guide, macros and playbooks as the engines use them (from the ingested files)."""
+        """The tenant's voice guide, macros and playbooks as the engines use them (from the ingested files),
+        read once per knowledge version: every write raises the version, so a change made through any
+        process is seen at the next request, and a request in between costs one indexed lookup."""
+        version = self.registry.knowledge_version(tenant)  # before the documents: a write in between rebuilds
+        with self._profiles_lock:
+            cached = self._profiles.get(tenant)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        profile = self._read_profile(tenant)
+        with self._profiles_lock:
+            self._profiles[tenant] = (version, profile)
+        return profile
+
+    def _read_profile(self, tenant: str) -> TenantProfile:
         records = self.registry.documents(tenant)
         voices = [BrandVoice.model_validate(r.payload) for r in records if r.kind == Kind.BRAND_VOICE and r.payload]
         macros = [Macro.model_validate(m) for r in records if r.kind == Kind.MACRO and r.payload
