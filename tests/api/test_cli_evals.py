@@ -70,7 +70,9 @@ def test_run_writes_run_and_report_then_a_baseline_run_compares(workspace: Path,
                      "--baseline", str(tmp_path / "a" / "run.json"), "--json")
     assert second.exit_code == 0, second.output
     comparison = json.loads((tmp_path / "b" / "run.json").read_text())["comparison"]
-    assert comparison["shared_cases"] == SMALL and comparison["regressions"] == []
+    # quality is deterministic; a latency may read as "worse" on a loaded machine and does not gate
+    assert comparison["shared_cases"] == SMALL
+    assert [r for r in comparison["regressions"] if not r.endswith("_ms")] == []
     # the grounded engine is deterministic: nothing but latency may move
     assert [c for c in comparison["cases"]] == []
 
