@@ -390,6 +390,8 @@ def demo(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.
     if serve_:
         out.print(f"try: curl -H 'Authorization: Bearer {keys['agent']}' "
                   f"'http://{host}:{port}/v1/knowledge/search?q=charged+twice'", highlight=False, soft_wrap=True)
+        out.print(f"pages: http://{host}:{port}/app/ (sign in with one of the keys above)", highlight=False,
+                  soft_wrap=True)
         serve(host, port)
 
 
