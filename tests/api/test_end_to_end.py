@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +14,9 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLE
+from tests.serve import COPILOT, served
 
 pytestmark = pytest.mark.slow
-COPILOT = [sys.executable, "-m", "api.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cli(env: dict[str, str], *args: str) -> dict[str, object]:
@@ -41,25 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     env = {**os.environ, "COPILOT_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "COPILOT_UPLOAD_SYNC_BYTES": "1024"}
     env.pop("COPILOT_LLM_BASE_URL", None)
-    port = _free_port()
-    log = (data.parent / "server.log").open("w")
-    process = subprocess.Popen([*COPILOT, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("the server did not become ready: " + (data.parent / "server.log").read_text()[-2000:])
+    with served(env, data.parent / "server.log") as base:
         yield base, env
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def _upload_sample(client: httpx.Client) -> None:

@@ -6,35 +6,25 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.conftest import REPO
+from tests.serve import COPILOT, served
 
 CHROMIUM = Path(os.environ.get("COPILOT_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
-COPILOT = [sys.executable, "-m", "api.cli"]
 
 
 @dataclass(frozen=True)
 class Live:
     base: str
     keys: dict[str, str]  # role -> key of the sample brand
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -50,25 +40,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         made = subprocess.run([*COPILOT, "keys", "create", "--tenant", "brightwave", "--role", role, "--json"],
                               env=env, check=True, capture_output=True, text=True, timeout=120)
         keys[role] = json.loads(made.stdout)["key"]
-    port = _free_port()
-    log = (data.parent / "server.log").open("w")
-    process = subprocess.Popen([*COPILOT, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("the server did not become ready: " + (data.parent / "server.log").read_text()[-2000:])
+    with served(env, data.parent / "server.log") as base:
         yield Live(base, keys)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="session")
