@@ -111,13 +111,16 @@ def turns(thread: Thread, gap: timedelta = BURST_GAP) -> list[Turn]:
 
 
 def waiting_since(thread: Thread) -> datetime | None:
-    """When the customer started waiting: the time of their first message after the agent's last one; None
-    when the agent (or a bot) wrote last, or the waiting messages carry no time."""
+    """When the customer started waiting for an agent: the time of their first message after the agent's
+    last one; None when the agent wrote last or the waiting messages carry no time. Bot and system
+    messages do not answer the customer, and empty messages say nothing."""
     waiting: list[Message] = []
     for message in thread.messages:
+        if not message.text.strip():
+            continue
         if message.role == Role.CUSTOMER:
             waiting.append(message)
-        elif message.role in (Role.AGENT, Role.BOT):
+        elif message.role == Role.AGENT:
             waiting = []
     return next((m.ts for m in waiting if m.ts is not None), None)
 

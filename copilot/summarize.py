@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from copilot.conversation import Message, Role, Thread, turns
+from copilot.conversation import Message, Role, Thread, turns, waiting_since
 from copilot.errors import InvalidInput
 from copilot.facts import Fact, extract_facts, region_of
 from copilot.sentiment import customer_moods
@@ -256,7 +256,7 @@ def summarize(thread: Thread, style: SummaryStyle | str = SummaryStyle.AFTER_CON
     actions = _actions(conversation, region)
     status = _status(conversation, bool(actions))
     next_steps = _next_steps(conversation, status, actions, region)
-    waiting = _waiting_since(conversation) if status == Status.PENDING_AGENT else None
+    waiting = waiting_since(thread) if status == Status.PENDING_AGENT else None
     intent = None
     if intents is not None and opening:
         [prediction] = intents.predict([clean(opening)])
@@ -426,14 +426,6 @@ def _next_steps(conversation: list[tuple[int, Message]], status: Status | None, 
         if step.text:
             unique.setdefault((step.kind, step.text.lower()), step)
     return list(unique.values())[-MAX_ITEMS:]
-
-
-def _waiting_since(conversation: list[tuple[int, Message]]) -> datetime | None:
-    """The time of the customer's first message after the agent's last one."""
-    waiting: list[Message] = []
-    for _, message in conversation:
-        waiting = [*waiting, message] if message.role == Role.CUSTOMER else []
-    return next((m.ts for m in waiting if m.ts is not None), None)
 
 
 def _trend(thread: Thread) -> SentimentTrend:
