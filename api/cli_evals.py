@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from api.cli_common import JsonOpt, TenantOpt, _emit, _errors, _kb, _progress, _settings, _store, err, out
-from copilot.errors import InvalidInput
+from copilot.errors import InvalidInput, LLMError
+
+if TYPE_CHECKING:
+    from evals.contract import BenchmarkResult
 
 # where the repository's datasets live beside a checkout (the default of ``eval benchmark perf --data``)
 PERF_DATA = Path("../shared/datasets/doc2dial/doc2dial_rc_val_dmv_ssa_va.csv.gz")
@@ -34,6 +38,12 @@ def eval_benchmark(
     train: Annotated[Path | None, typer.Option(help="banking77: the training file (text,category).")] = None,
     test: Annotated[Path | None, typer.Option(help="banking77: the test file (text,category).")] = None,
     system: Annotated[str, typer.Option(help="doc2dial: copilot, naive (the tutorial baseline), or all.")] = "all",
+    engine: Annotated[str | None, typer.Option(
+        help="tweetsumm: grounded, llm or both. Default: both when COPILOT_LLM_BASE_URL and COPILOT_LLM_MODEL are "
+             "set (the llm engine's ROUGE beside the grounded engine's and Lead's, one model call per dialogue, "
+             "with how many of its abstracts fell back to the grounded one), else grounded. llm scores the llm "
+             "engine alone beside Lead, so that --out writes its cases. An endpoint that fails on 3 dialogues "
+             "in a row stops the run (exit 3).")] = None,
     holdout: Annotated[str | None, typer.Option(help="star: tasks to test on, comma-separated (instead of "
                                                      "5 task folds).")] = None,
     chunks: Annotated[str, typer.Option(help="perf: tenant sizes in chunks, comma-separated (100000 takes hours "
@@ -51,11 +61,11 @@ def eval_benchmark(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a benchmark on a public dataset; progress on stderr, results on stdout."""
-    from evals.benchmarks import banking77, doc2dial, perf, star, tweetsumm
+    from evals.benchmarks import banking77, doc2dial, perf, star
     from knowledge.embeddings import embedder_from_settings
 
     def log(message: str) -> None:
-        err.print(message, highlight=False)
+        err.print(message, highlight=False, soft_wrap=True)
 
     def existing(path: Path | None, option: str) -> Path:
         if path is None:
@@ -72,12 +82,14 @@ def eval_benchmark(
         return path
 
     with _errors(as_json):
+        if engine is not None and name != "tweetsumm":
+            raise InvalidInput(f"--engine is for tweetsumm, not {name}")
         if name == "doc2dial":
             if system not in ("copilot", "naive", "all"):
                 raise InvalidInput(f"unknown system {system!r}; choose copilot, naive or all")
             result = doc2dial.run(existing(data, "--data"), system, embedder_from_settings(_settings()), log=log)
         elif name == "tweetsumm":
-            result = tweetsumm.run(existing(data, "--data"), log)
+            result = _tweetsumm(existing(data, "--data"), engine, log)
         elif name == "banking77":
             result = banking77.run(existing(train, "--train"), existing(test, "--test"),
                                    embedder_from_settings(_settings()), log)
@@ -112,17 +124,41 @@ def eval_benchmark(
                 grid.add_row(*row[:-1], verdict)
             out.print(grid)
             return
-        rows = [result] + ([result.baseline] if result.baseline else [])
+        rows = [result, *result.others] + ([result.baseline] if result.baseline else [])
         table = Table("system", *result.metrics, "p50 ms", "p95 ms")
         for r in rows:
             table.add_row(r.system, *(f"{v:.3f}" for v in r.metrics.values()),
                           f"{r.latency_ms['p50']:.1f}", f"{r.latency_ms['p95']:.1f}")
         out.print(table)
+        for r in rows:  # tweetsumm: how often the llm engine's abstract was not used
+            if "fallbacks" in r.details:
+                out.print(f"{r.system} ({r.details['model']}): {r.details['fallbacks']} of {r.n} abstracts fell back "
+                          f"to the grounded one ({r.details['refused']} refused for stating what the thread does "
+                          f"not, {r.details['failed']} failed)", highlight=False, soft_wrap=True)
         for fold in result.details.get("folds", []):  # star: the held-out tasks of each fold
             out.print(f"{', '.join(fold['tasks'])}: n={fold['n']} top1 {fold['top1']:.3f} top3 {fold['top3']:.3f} "
                       f"(bigram {fold['baseline_top1']:.3f} / {fold['baseline_top3']:.3f})", highlight=False)
 
     _emit(as_json, payload, render)
+
+
+def _tweetsumm(data: Path, engine: str | None, log: Callable[[str], None]) -> BenchmarkResult:
+    """The TweetSumm benchmark with the llm engine beside the grounded one when an LLM is configured."""
+    from copilot.drafting import LLMSummarizer
+    from copilot.llm import OpenAIChatModel
+    from evals.benchmarks import tweetsumm
+
+    chat = OpenAIChatModel.from_settings(_settings()) if engine != "grounded" else None
+    chosen = engine or ("both" if chat is not None else "grounded")
+    try:
+        return tweetsumm.run(data, log, llm=LLMSummarizer(chat) if chat is not None else None,
+                             engines=chosen)
+    except LLMError as exc:
+        raise type(exc)(f"{exc.message}; check COPILOT_LLM_BASE_URL, COPILOT_LLM_MODEL and COPILOT_LLM_API_KEY, "
+                       "or pass --engine grounded", **exc.fields) from exc
+    finally:
+        if chat is not None:
+            chat.close()
 
 
 @eval_app.command("calibrate")

@@ -274,6 +274,14 @@ class LLMEngine:
 _CHECKED_TOKEN = re.compile(r"[A-Za-z]*\d[\w./:-]*")
 
 
+@dataclass(frozen=True)
+class ModelAbstract:
+    """What the model wrote as a thread's abstract: the text (personal data masked), or why it was refused."""
+
+    text: str
+    refused: str | None = None  # e.g. "states ['£99'], not in the thread"; the text is then not to be used
+
+
 class LLMSummarizer:
     """Summaries whose abstract the model writes (abstractive); every other field stays extractive, so each
     fact is in the thread by construction. An abstract that states a number, id, amount or date that is not
@@ -283,6 +291,21 @@ class LLMSummarizer:
         self.chat = chat
 
     def summarize(self, thread: Thread, grounded: Summary) -> Summary:
+        try:
+            written = self.abstract(thread)
+        except LLMError as exc:
+            return grounded.model_copy(update={"note": f"llm engine failed: {exc.message}"})
+        if written.refused is not None:
+            return grounded.model_copy(update={"note": f"the model's abstract was refused: it {written.refused}"})
+        return grounded.model_copy(update={"engine": "llm", "abstract": written.text})
+
+    def abstract(self, thread: Thread) -> ModelAbstract:
+        """The model's abstract of the thread, checked: refused when it states a number, id, amount or date
+        that the thread does not, or is not 1 to 3 sentences.
+
+        Raises:
+            LLMError: the endpoint failed (timeout, HTTP error after retries, unusable answer).
+        """
         region = region_of(thread.customer.locale)
         conversation = "\n".join(f"{m.role.value}: {_defang(mask_personal_data(m.text, region))}"
                                  for m in thread.messages if m.text.strip())
@@ -295,16 +318,13 @@ class LLMSummarizer:
         )
         messages = [ChatMessage("system", system),
                     ChatMessage("user", f"<<data-{nonce}>>\n{conversation}\n<<end-{nonce}>>")]
-        try:
-            text = " ".join(self.chat.complete(messages, max_tokens=200).text.split())
-        except LLMError as exc:
-            return grounded.model_copy(update={"note": f"llm engine failed: {exc.message}"})
+        text = " ".join(self.chat.complete(messages, max_tokens=200).text.split())
         said = conversation.lower()
         unknown = [t for t in _CHECKED_TOKEN.findall(text) if t.lower().rstrip(".,") not in said]
         if not text or len(sentences(text)) > 3 or unknown:
-            why = f"states {unknown[:3]}, not in the thread" if unknown else "not 1 to 3 sentences"
-            return grounded.model_copy(update={"note": f"the model's abstract was refused: it {why}"})
-        return grounded.model_copy(update={"engine": "llm", "abstract": mask_personal_data(text, region)})
+            why = f"states {unknown[:3]}, not in the thread" if unknown else "is not 1 to 3 sentences"
+            return ModelAbstract("", refused=why)
+        return ModelAbstract(mask_personal_data(text, region))
 
 
 def _with_withheld(answer: SuggestionSet, withheld: list[str]) -> SuggestionSet:

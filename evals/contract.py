@@ -23,6 +23,9 @@ class BenchmarkResult:
     latency_ms: dict[str, float]
     details: dict[str, Any] = field(default_factory=dict)
     baseline: BenchmarkResult | None = None
+    # further systems scored on the same items beside this one (not baselines), e.g. the llm engine beside the
+    # grounded one; each carries its own details (how often it fell back) and cases
+    others: list[BenchmarkResult] = field(default_factory=list)
     # one record per evaluated item, as in an eval run (``id``, ``scores``, ``latency_ms``, ``intent``...);
     # the scores that are means of per-item values carry the names of ``metrics``
     cases: list[dict[str, Any]] = field(default_factory=list)
@@ -37,6 +40,8 @@ class BenchmarkResult:
             out["details"] = self.details
         if self.baseline is not None:
             out["baseline"] = self.baseline.as_json()
+        if self.others:
+            out["others"] = [other.as_json() for other in self.others]
         return out
 
     def to_run(self, *, dataset: str | None = None) -> dict[str, Any]:
@@ -60,6 +65,12 @@ class BenchmarkResult:
                 metrics[name] = _entry(name, self.latency_ms[key], ci, len(samples) or self.n)
         if self.baseline is not None:
             run["baseline_system"] = {"name": self.baseline.system, "metrics": dict(self.baseline.metrics)}
+        if self.others:
+            run["other_systems"] = [
+                {"name": o.system, "details": dict(o.details), "metrics": {
+                    **o.metrics, **{name: o.latency_ms[key] for name, (key, _) in _LATENCY_METRICS.items()
+                                    if key in o.latency_ms}}}
+                for o in self.others]
         return run
 
 

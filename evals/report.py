@@ -192,6 +192,10 @@ def _header(run: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> str
     details = run.get("details") or {}
     if details:
         parts.append(f'<div><h2 id="h-details">Dataset</h2>{_facts(details.items())}</div>')
+    others = [o for o in run.get("other_systems") or [] if isinstance(o, Mapping)]
+    for k, other in enumerate(others):  # systems a benchmark scored beside this one, e.g. the llm engine
+        parts.append(f'<div><h2 id="h-other-{k}">Also ran: {esc(other.get("name"))}</h2>'
+                     f'{_facts((other.get("details") or {}).items()) or "<p>no details</p>"}</div>')
     return (f'<header id="summary"><p class="kicker">Eval run · {esc(run.get("kind") or "run")}</p>'
             f'<h1>{esc(run.get("name") or run.get("id") or "Eval run")}</h1>{_verdict(run, comparison)}'
             f'<div class="columns">{"".join(parts)}</div></header>')
@@ -212,6 +216,8 @@ def _metrics_table(run: Mapping[str, Any], rows: Sequence[MetricRow],
         head += ["Baseline", "Change"]
     if has_system:
         head.append(str(system_name))
+    others = [o for o in run.get("other_systems") or [] if isinstance(o, Mapping)]
+    head += [str(o.get("name")) for o in others]
     body = []
     for r in rows:
         entry = metrics.get(r.name) or {}
@@ -224,6 +230,8 @@ def _metrics_table(run: Mapping[str, Any], rows: Sequence[MetricRow],
             cells += [f'<td class="num">{esc(fmt(r.baseline, r.unit))}</td>', _change_cell(paired.get(r.name), r)]
         if has_system:
             cells.append(f'<td class="num">{esc(fmt(r.system, r.unit))}</td>')
+        cells += [f'<td class="num">{esc(fmt((o.get("metrics") or {}).get(r.name), r.unit))}</td>'
+                  for o in others]
         body.append(f'<tr data-metric="{esc(r.name)}">{"".join(cells)}</tr>')
     return ('<section id="metrics" aria-labelledby="h-metrics"><h2 id="h-metrics">Metrics table</h2>'
             f'<div class="scroll"><table id="metrics-table" class="sortable"><thead><tr>'
