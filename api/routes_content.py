@@ -97,7 +97,8 @@ def router(service: Service) -> APIRouter:
 
     @api.post("/knowledge/documents", responses=upload_responses, response_model=UploadResponse, tags=["knowledge"],
               summary="Upload documents (Markdown, HTML, PDF, DOCX, text, FAQ CSV/JSON, YAML for brand voice, "
-                      "macros and playbooks). Unchanged content is not re-indexed.",
+                      "macros and playbooks, labelled past threads as *.history.jsonl). Unchanged content is not "
+                      "re-indexed.",
               openapi_extra=_multipart_example({"files": [_EXAMPLE_ARTICLE],
                                                 "document_id": ["articles/billing/refunds.md"]}))
     async def upload(who: Content,

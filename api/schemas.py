@@ -224,7 +224,8 @@ class DocumentInfo(BaseModel):
                                               "articles/billing/refunds.md.")
     title: str = Field(..., description="Its title: from the front matter or first heading, else from the file "
                                         "name.")
-    kind: str = Field(..., description="article, faq, macro, playbook, brand_voice or intents.")
+    kind: str = Field(..., description="article, faq, macro, playbook, brand_voice, intents or "
+                                       "action_history.")
     version: int = Field(..., description="Goes up by one with every change of content.")
     chunks: int = Field(..., description="Passages indexed for search.")
     status: Literal["live"] = Field("live", description="Listed documents are fully indexed and searchable.")

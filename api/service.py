@@ -35,7 +35,7 @@ from evals.suite import Suite
 from knowledge.base import KnowledgeBase
 from knowledge.documents import SourceDocument
 from knowledge.ingest import IngestReport
-from knowledge.loaders import SUPPORTED_SUFFIXES, load_document
+from knowledge.loaders import SUPPORTED_NAMES, file_format, load_document
 from knowledge.registry import Registry, make_engine
 
 log = logging.getLogger("copilot.service")
@@ -55,9 +55,8 @@ def check_document_id(document_id: str) -> str:
     if not DOCUMENT_ID.match(document_id) or document_id.endswith("/"):
         raise InvalidInput(f"invalid document id {document_id!r}: 1-300 characters of letters, digits, '.', '_', "
                            "'-', ' ' and '/', not starting with '/' and without '..'")
-    if Path(document_id).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise InvalidInput(f"document id {document_id!r} must end in a supported file type: "
-                           f"{', '.join(sorted(SUPPORTED_SUFFIXES))}")
+    if file_format(document_id) is None:
+        raise InvalidInput(f"document id {document_id!r} must end in a supported file type: {SUPPORTED_NAMES}")
     return document_id
 
 

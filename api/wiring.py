@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from copilot.conversation import Thread
 from copilot.drafting import LLMEngine, LLMSummarizer
 from copilot.errors import InvalidInput, describe_validation_error
+from copilot.history import ActionHistory
 from copilot.intents import IntentClassifier
 from copilot.llm import OpenAIChatModel
 from copilot.nextactions import NextActionEngine, NextActions
@@ -40,7 +42,8 @@ class Engines:
         self.llm = LLMEngine(chat, kb.retriever, self.grounded) if chat is not None else None
         self.llm_summaries = LLMSummarizer(chat) if chat is not None else None
         self._intents: dict[str, tuple[int, IntentClassifier | None]] = {}
-        self._next_actions: dict[str, tuple[tuple[int, int], NextActionEngine]] = {}
+        self._next_actions: dict[str, tuple[tuple[int, int, str], NextActionEngine]] = {}
+        self._histories: dict[str, tuple[TenantProfile, str, ActionHistory | None]] = {}
         self._lock = threading.Lock()
 
     def intents(self, tenant: str, profile: TenantProfile) -> IntentClassifier | None:
@@ -56,6 +59,27 @@ class Engines:
                 classifier = IntentClassifier(self.kb.embedder).fit(list(texts), list(labels))
             self._intents[tenant] = (key, classifier)
             return classifier
+
+    def history(self, tenant: str, profile: TenantProfile) -> tuple[str, ActionHistory | None]:
+        """The tenant's learned next actions and a fingerprint of the history they learned from, built once per
+        version of its labelled threads: the profile is read once per knowledge version, and a new version whose
+        threads are the same (an article changed) keeps the history without embedding it again."""
+        with self._lock:
+            cached = self._histories.get(tenant)
+            if cached is not None and cached[0] is profile:
+                return cached[1], cached[2]
+            digest = hashlib.sha256()
+            for thread in profile.action_history:
+                digest.update(thread.model_dump_json().encode())
+            fingerprint = digest.hexdigest()
+            if cached is not None and cached[1] == fingerprint:
+                history = cached[2]
+            elif profile.action_history and any(t.actions for t in profile.action_history):
+                history = ActionHistory.from_threads(profile.action_history, self.kb.embedder)
+            else:
+                history = None
+            self._histories[tenant] = (profile, fingerprint, history)
+            return fingerprint, history
 
     def intent_of(self, tenant: str, text: str) -> str | None:
         """The tenant's intent for one customer turn, or None without a classifier or a turn."""
@@ -97,12 +121,15 @@ class Engines:
                      n: int = 3) -> NextActions:
         profile = self.kb.profile(tenant)
         intents = self.intents(tenant, profile)
+        fingerprint, history = self.history(tenant, profile)
         # the engine embeds its playbooks when built: once per version of them, not per request
-        key = (hash(tuple(p.model_dump_json() for p in profile.playbooks)), hash(tuple(profile.intent_examples)))
+        key = (hash(tuple(p.model_dump_json() for p in profile.playbooks)), hash(tuple(profile.intent_examples)),
+               fingerprint)
         with self._lock:
             cached = self._next_actions.get(tenant)
             if cached is None or cached[0] != key:
-                cached = (key, NextActionEngine(profile.playbooks, self.kb.embedder, intents=intents))
+                cached = (key, NextActionEngine(profile.playbooks, self.kb.embedder, intents=intents,
+                                                history=history))
                 self._next_actions[tenant] = cached
         return cached[1].recommend(thread, done_actions=done_actions, n=n)
 

@@ -7,7 +7,9 @@ message carries one of its cues (or a close paraphrase of one), or when the cons
 agent asked the customer for ("Please reply with the 6-digit code") waits until the customer answers. The
 next steps are the remaining ones whose preconditions are all done, with the steps still blocked named
 beside them ("verify identity first"). Escalation and channel-switch advice comes from the playbook's
-``escalate_when`` conditions and from the customer's sentiment, urgency and the length of the thread.
+``escalate_when`` conditions and from the customer's sentiment, urgency and the length of the thread. When
+the tenant has labelled history, what agents did next in the most similar past threads joins them
+(``copilot.history``, merged by ``copilot.learned``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from copilot.conversation import Role, Thread, turns
 from copilot.errors import InvalidInput
 from copilot.extract import sentences
+from copilot.history import ActionHistory
 from copilot.intents import UNKNOWN, IntentClassifier
+from copilot.learned import done_labels, with_learned
+from copilot.nextaction_contract import DoneStep, EscalationAdvice, NextAction, NextActions, PlaybookProgress
 from copilot.playbooks import Playbook, Step
 from copilot.ports import Embedder, Matrix
 from copilot.sentiment import assess
@@ -69,84 +73,6 @@ _TIME_CRITICAL = ("asks for speed", "an emergency", "a deadline")
 _ANGRY = ("has waited", "threatens to leave or complain")
 _CUE_WORDS = {"an emergency": "has an emergency", "a deadline": "has a deadline"}
 
-ActionKind = Literal["playbook_step", "escalation", "channel_switch"]
-Target = Literal["voice", "supervisor", "specialist"]
-Trigger = Literal["playbook_condition", "asks_for_person", "time_critical", "complaint", "negative_sentiment",
-                  "worsening_sentiment", "long_thread"]
-
-
-class DoneStep(BaseModel):
-    """A playbook step found done, with the evidence."""
-
-    step_id: str = Field(..., description="The playbook step found done.")
-    evidence: str = Field(..., description="The sentence of the message that shows it, or the console's report.")
-    message_index: int | None = Field(..., description="Index in the thread's messages of that message; null "
-                                                       "when the console reported the step.")
-    matched_by: Literal["cue", "similarity", "console"] = Field(
-        ..., description="cue: the message holds one of the step's cues; similarity: a sentence close in meaning "
-                         "to one; console: the console reported the step id or action in done_actions.")
-
-
-class PlaybookProgress(BaseModel):
-    """The playbook that applies to a thread and how far the thread has got through it."""
-
-    playbook_id: str = Field(..., description="The playbook that applies to the thread.")
-    name: str = Field(..., description="Its name.")
-    matched_by: Literal["intent", "similarity"] = Field(
-        ..., description="intent: the classifier's intent is one of its trigger intents; similarity: the "
-                         "customer's turns read closest to it.")
-    score: float = Field(..., description="For intent, the classifier's decision value; for similarity, the "
-                                          "cosine similarity in [-1, 1]. Higher is surer.")
-    done: list[DoneStep] = Field(..., description="Steps found done, in playbook order.")
-    awaiting_customer: list[str] = Field(..., description="Step ids the agent asked the customer for (a code, "
-                                                          "a choice) that the customer has not answered yet.")
-    remaining: list[str] = Field(..., description="Step ids not done yet, in playbook order.")
-
-
-class NextAction(BaseModel):
-    """One thing the agent could do next: a playbook step, an escalation or a move to a call."""
-
-    playbook_id: str | None = Field(..., description="The playbook of the step or of the escalation condition; "
-                                                     "null for advice that no playbook gave.")
-    step_id: str | None = Field(..., description="The playbook step; null for escalation and channel advice.")
-    action: str = Field(..., description="What to do, as a machine name: the step's action, or move_to_voice, "
-                                         "escalate_to_supervisor, escalate_to_specialist.")
-    title: str = Field(..., description="What to do, for the agent to read.")
-    reason: str = Field(..., description="Why now, citing the thread or the playbook.")
-    preconditions_met: bool = Field(..., description="False when earlier steps must be done first.")
-    blocked_by: list[str] = Field(..., description="Titles of the steps to do first, in playbook order.")
-    kind: ActionKind = Field(..., description="playbook_step, escalation (to a supervisor or specialist) or "
-                                              "channel_switch (move the thread to a call).")
-    confidence: float = Field(..., ge=0.0, le=1.0, description="How sure the engine is; orders the actions. "
-                                                               "A ranking score, not a calibrated probability.")
-
-
-class EscalationAdvice(BaseModel):
-    """Advice to hand the thread to someone else or move it to a call, with the rule and evidence."""
-
-    kind: Literal["escalation", "channel_switch"] = Field(..., description="Hand the thread to someone else, or "
-                                                                           "move it to a call.")
-    target: Target = Field(..., description="voice (call the customer), supervisor or specialist.")
-    trigger: Trigger = Field(..., description="The rule that fired.")
-    reason: str = Field(..., description="Why, citing the evidence.")
-    evidence: str = Field(..., description="The customer's words (or the thread's facts) the advice rests on.")
-    message_index: int | None = Field(..., description="Index in the thread's messages of the evidence; null "
-                                                       "when it is about the whole thread.")
-    confidence: float = Field(..., ge=0.0, le=1.0, description="How strongly the evidence points to it.")
-
-
-class NextActions(BaseModel):
-    """The next-best actions for a thread: playbook steps and escalation advice, each with its reason."""
-
-    actions: list[NextAction] = Field(..., description="Playbook steps and escalation advice, best first, at most n.")
-    playbook: PlaybookProgress | None = Field(
-        ..., description="The playbook that applies and its progress; null when none applies (then the actions "
-                         "hold escalation advice only).")
-    escalation: list[EscalationAdvice] = Field(..., description="Every escalation and channel-switch advice, "
-                                                                "strongest first.")
-    intent: str | None = Field(..., description="The classifier's intent for the thread; null without one.")
-
-
 @dataclass(frozen=True)
 class _Vectors:
     """A playbook's texts, embedded once."""
@@ -166,13 +92,15 @@ class _Found:
 
 
 class NextActionEngine:
-    """Recommends a thread's next playbook steps and escalation advice from a tenant's playbooks."""
+    """Recommends a thread's next playbook steps and escalation advice from a tenant's playbooks, and learned
+    actions from its labelled history."""
 
     def __init__(self, playbooks: Sequence[Playbook], embedder: Embedder, *,
-                 intents: IntentClassifier | None = None) -> None:
+                 intents: IntentClassifier | None = None, history: ActionHistory | None = None) -> None:
         self.playbooks = list(playbooks)
         self.embedder = embedder
         self.intents = intents
+        self.history = history
         self._vectors = [self._embed(p) for p in self.playbooks]
 
     def _embed(self, playbook: Playbook) -> _Vectors:
@@ -209,8 +137,12 @@ class NextActionEngine:
             confidence = 0.9 if matched_by == "intent" else min(0.9, 0.5 + 2 * (score - PLAYBOOK_MIN_SIMILARITY))
             steps = self._next_steps(playbook, found, confidence)
         advice = self._advice(thread, chosen, progress)
-        actions = sorted(steps + _as_actions(advice, self.playbooks[chosen] if chosen is not None else None),
-                         key=lambda a: -a.confidence)
+        applies = self.playbooks[chosen] if chosen is not None else None
+        actions = steps + _as_actions(advice, applies)
+        if self.history is not None:
+            learned = self.history.recommend(thread, done=done_labels(applies, progress, done_actions), n=n)
+            actions = with_learned(actions, learned, self.playbooks)
+        actions.sort(key=lambda a: -a.confidence)
         return NextActions(actions=_pick(actions, n), playbook=progress, escalation=advice, intent=intent)
 
     # -- which playbook ------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from copilot.errors import InvalidInput
 from copilot.extract import content_words, extract_answer
 from copilot.facts import extract_facts, region_of
 from copilot.injection import injection_cues
+from copilot.labelled_threads import LabelledThread
 from copilot.macros import Macro
 from copilot.playbooks import Playbook
 from copilot.ports import Passage, RetrievalQuery, Retriever
@@ -95,12 +96,14 @@ class SuggestionSet(BaseModel):
 
 @dataclass(frozen=True)
 class TenantProfile:
-    """A tenant's voice guide, macros, playbooks and labelled intent examples, read from its knowledge."""
+    """A tenant's voice guide, macros, playbooks, labelled intent examples and labelled past threads, read
+    from its knowledge."""
 
     voice: BrandVoice | None = None
     macros: Sequence[Macro] = ()
     playbooks: Sequence[Playbook] = ()
     intent_examples: Sequence[tuple[str, str]] = ()  # (customer message, intent)
+    action_history: Sequence[LabelledThread] = ()  # past threads whose agent messages name the action taken
 
     def macro(self, macro_id: str) -> Macro | None:
         return next((m for m in self.macros if m.id == macro_id), None)

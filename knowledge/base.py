@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from copilot.errors import UnknownTenant
+from copilot.labelled_threads import LabelledThread
 from copilot.macros import Macro
 from copilot.playbooks import Playbook
 from copilot.ports import Embedder, Passage, RetrievalQuery
@@ -85,9 +86,10 @@ class KnowledgeBase:
         return self.registry.history(tenant, document_id)
 
     def profile(self, tenant: str) -> TenantProfile:
-        """The tenant's voice guide, macros and playbooks as the engines use them (from the ingested files),
-        read once per knowledge version: every write raises the version, so a change made through any
-        process is seen at the next request, and a request in between costs one indexed lookup."""
+        """The tenant's voice guide, macros, playbooks, intent examples and labelled history as the engines use
+        them (from the ingested files), read once per knowledge version: every write raises the version, so a
+        change made through any process is seen at the next request, and a request in between costs one indexed
+        lookup."""
         version = self.registry.knowledge_version(tenant)  # before the documents: a write in between rebuilds
         with self._profiles_lock:
             cached = self._profiles.get(tenant)
@@ -106,8 +108,10 @@ class KnowledgeBase:
         playbooks = [Playbook.model_validate(r.payload) for r in records if r.kind == Kind.PLAYBOOK and r.payload]
         examples = [(e["example"], e["intent"]) for r in records if r.kind == Kind.INTENTS and r.payload
                     for e in r.payload.get("examples", [])]
+        history = [LabelledThread.model_validate(t) for r in records if r.kind == Kind.ACTION_HISTORY and r.payload
+                   for t in r.payload.get("threads", [])]
         return TenantProfile(voice=voices[0] if voices else None, macros=macros, playbooks=playbooks,
-                             intent_examples=examples)
+                             intent_examples=examples, action_history=history)
 
     # --- retrieval ---
 

@@ -16,6 +16,7 @@ class Kind(StrEnum):
     PLAYBOOK = "playbook"
     BRAND_VOICE = "brand_voice"
     INTENTS = "intents"
+    ACTION_HISTORY = "action_history"  # labelled past threads: what agents did next
 
 
 # The kinds whose chunks go into a vector collection and the lexical index.

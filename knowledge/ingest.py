@@ -20,7 +20,7 @@ from copilot.errors import CopilotError, DocumentError, InvalidInput
 from copilot.ports import Embedder
 from knowledge.chunking import Chunker
 from knowledge.documents import SEARCHABLE_KINDS, Chunk, SourceDocument, embed_text
-from knowledge.loaders import SUPPORTED_SUFFIXES, load_document
+from knowledge.loaders import file_format, load_document
 from knowledge.registry import Registry
 from knowledge.vectors import VectorIndex
 
@@ -82,7 +82,7 @@ def discover(paths: Sequence[Path], report: IngestReport) -> list[tuple[Path, st
                 rel = f"{rel_dir}/{name}".removeprefix("./")
                 if name.startswith(".") or _ignored(rel, patterns):
                     continue
-                if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+                if file_format(name) is None:
                     report.ignored += 1
                     continue
                 found.append((Path(dirpath) / name, rel))

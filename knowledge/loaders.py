@@ -1,7 +1,8 @@
 """Loaders: one file in, one ``SourceDocument`` out, through well-kept parsers.
 
 Markdown (markdown-it-py, python-frontmatter), HTML (BeautifulSoup), PDF (pypdf), DOCX (python-docx),
-plain text, FAQ as CSV/JSON, and the structured kinds (brand voice, macros, playbooks) as YAML/JSON.
+plain text, FAQ as CSV/JSON, intent sets as CSV, the structured kinds (brand voice, macros, playbooks) as
+YAML/JSON, and labelled history as ``*.history.jsonl`` (``knowledge.action_history``).
 Every failure is a ``DocumentError`` naming the file, so ingestion reports it and goes on.
 """
 
@@ -25,11 +26,14 @@ from copilot.errors import DocumentError, EmptyDocument, FileTooLarge, Unsupport
 from copilot.macros import MacroSet
 from copilot.playbooks import Playbook
 from copilot.voice import BrandVoice
+from knowledge.action_history import HISTORY_SUFFIX, history_document
 from knowledge.documents import Kind, Section, SourceDocument
 
 SUPPORTED_SUFFIXES = {
     ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".txt", ".csv", ".json", ".yaml", ".yml",
 }
+# What a file's name must end in to be knowledge, for the messages that list them
+SUPPORTED_NAMES = ", ".join([*sorted(SUPPORTED_SUFFIXES), f"*{HISTORY_SUFFIX}"])
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0", re.I)
 _BOILERPLATE_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form",
                      "iframe", "svg", "button"]
@@ -38,13 +42,21 @@ _HEADING_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
 _PLACEHOLDER_TITLES = {"untitled", "untitled document", "(anonymous)", "none", ""}
 
 
+def file_format(name: str) -> str | None:
+    """The format a file name says: ``.history.jsonl`` or its suffix; None when it is not a knowledge file."""
+    lowered = name.lower()
+    if lowered.endswith(HISTORY_SUFFIX):
+        return HISTORY_SUFFIX
+    suffix = PurePosixPath(lowered).suffix
+    return suffix if suffix in SUPPORTED_SUFFIXES else None
+
+
 def load_document(path: Path, document_id: str, max_bytes: int) -> SourceDocument:
     """Read and parse one file; raises a ``DocumentError`` subclass when it cannot."""
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    suffix = file_format(path.name)
+    if suffix is None:
         raise UnsupportedFormat(
-            f"unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}",
-            str(path),
+            f"unsupported file type {path.suffix.lower() or '(none)'}; supported: {SUPPORTED_NAMES}", str(path),
         )
     try:
         size = path.stat().st_size
@@ -470,4 +482,5 @@ _LOADERS: dict[str, Callable[[bytes, Path, str], SourceDocument]] = {
     ".md": _load_markdown, ".markdown": _load_markdown, ".html": _load_html, ".htm": _load_html,
     ".pdf": _load_pdf, ".docx": _load_docx, ".txt": _load_text, ".csv": _load_csv, ".json": _load_json,
     ".yaml": _load_yaml, ".yml": _load_yaml,
+    HISTORY_SUFFIX: lambda data, path, document_id: history_document(decode_text(data, path), path, document_id),
 }
