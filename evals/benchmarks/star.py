@@ -53,9 +53,31 @@ def flow_from_chart(task: str, chart: dict[str, Any]) -> Flow:
         raise InvalidInput(f"the flowchart of task {task!r} needs 'replies' and 'graph' objects")
     edges = {str(a): tuple(b if isinstance(b, list) else [b]) for a, b in graph.items()}
     nodes = set(replies) | set(edges) | {n for targets in edges.values() for n in targets}
+    edges.update(_implied_edges(edges, nodes, {str(k): str(v) for k, v in replies.items()}))
     start = "hello" if "hello" in nodes else next(iter(graph), next(iter(replies), ""))
     return Flow(name=task, replies={str(k): str(v) for k, v in replies.items()}, edges=edges, start=start,
                 pseudo={n: kind for n, kind in PSEUDO.items() if n in nodes})
+
+
+def _implied_edges(edges: dict[str, tuple[str, ...]], nodes: set[str], replies: dict[str, str]
+                   ) -> dict[str, tuple[str, ...]]:
+    """The edges STAR's flowcharts draw but leave out of their ``graph``: a query to its outcomes, a yes/no
+    question to the answers. A chart with ``available``/``unavailable`` gives those to its check query and
+    ``query_success``/``query_failure`` to its booking; without them the check query has the latter."""
+    implied: dict[str, tuple[str, ...]] = {}
+    targeted = {n for targets in edges.values() for n in targets}
+    checked = tuple(n for n in ("available", "unavailable") if n in nodes and n not in targeted)
+    outcome = tuple(n for n in ("query_success", "query_failure") if n in nodes and n not in targeted)
+    if checked:
+        implied["query_check"] = checked
+        implied["query_book"] = outcome
+    else:
+        implied["query_check"] = implied["query"] = outcome
+    answers = tuple(n for n in ("yes", "no") if n in nodes and n not in targeted)
+    for label, text in replies.items():
+        if label not in edges and label not in PSEUDO and "?" in text:
+            implied[label] = answers
+    return {node: targets for node, targets in implied.items() if node in nodes and node not in edges and targets}
 
 
 def result_text(item: dict[str, Any] | None) -> str:
@@ -81,18 +103,18 @@ def examples(events: Sequence[dict[str, Any]], flows: tuple[Flow, ...]) -> list[
     """One example per ``pick_suggestion``, with the state a copilot would see before it."""
     out = []
     done: list[str] = []
-    customer = agent = result = query = ""
+    customer = agent = result = query = call = ""
     keys: frozenset[str] = frozenset()
     since: list[Event] = []
     for event in events:
         action, who = event.get("Action"), event.get("Agent")
         if action == "pick_suggestion":
             state = ActionState(done=tuple(done), customer=customer, agent=agent, result=result, result_keys=keys,
-                                since=tuple(since), query=query)
+                                since=tuple(since), query=query, call=call)
             label, text = str(event.get("ActionLabel", "")), str(event.get("Text") or "")
             out.append(ActionExample(state=state, flows=flows, label=label, text=text))
             done.append(label)
-            agent, result, query, keys, since = text, "", "", frozenset(), []
+            agent, result, query, call, keys, since = text, "", "", "", frozenset(), []
         elif action == "utter" and who == "User":
             customer = str(event.get("Text") or "")
             since.append(Event.CUSTOMER)
@@ -102,6 +124,8 @@ def examples(events: Sequence[dict[str, Any]], flows: tuple[Flow, ...]) -> list[
             since = [Event.AGENT]
         elif action == "query":
             query = query_text(event.get("Constraints"))
+            kind = re.search(r"request type: (\w+)", query.lower())
+            call = f"query_{kind.group(1)}" if kind else "query"
             since.append(Event.QUERY)
         elif action == "return_item":
             item = event.get("Item") if isinstance(event.get("Item"), dict) else None

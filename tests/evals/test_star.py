@@ -113,7 +113,8 @@ def test_examples_ignore_drafts_instructions_and_label_options() -> None:
     second = examples[1].state
     assert second == ActionState(done=("hello",), customer="book me", agent="Hi!", result="message: Found it; price: 3",
                                  result_keys=frozenset({"message", "price"}),
-                                 since=(Event.CUSTOMER, Event.QUERY, Event.RESULT), query="request type: Check")
+                                 since=(Event.CUSTOMER, Event.QUERY, Event.RESULT), query="request type: Check",
+                                 call="query_check")
 
 
 def test_flow_from_chart_separates_decisions_from_actions(star_dir: Path) -> None:
@@ -125,6 +126,18 @@ def test_flow_from_chart_separates_decisions_from_actions(star_dir: Path) -> Non
     assert ride.pseudo["query_failure"] is Branch.FAILURE
     assert "ride_ask_destination" in ride.actions and "yes" not in ride.actions
     assert ride.edges["hello"] == ("ask_name",)
+
+
+def test_flow_from_chart_adds_the_edges_the_chart_leaves_implied(star_dir: Path) -> None:
+    ride, hotel = (star.flow_from_chart(t, json.loads((STAR / "tasks" / t / f"{t}.json").read_text()))
+                   for t in ("ride_book", "hotel_book"))
+
+    assert ride.edges["query_check"] == ("query_success", "query_failure")  # its outcomes
+    assert ride.edges["ride_ask_confirm_booking"] == ("yes", "no")  # a question to its answers
+    assert ride.edges["query_book"] == ("ride_confirm_booking",)  # drawn: kept as it is
+    assert hotel.edges["query_check"] == ("available", "unavailable")
+    assert hotel.edges["query_book"] == ("query_success", "query_failure")
+    assert "ride_bye" not in ride.edges  # not a question: no answers
 
 
 def test_candidates_include_every_action_of_the_flowchart(star_dir: Path, embedder: LocalEmbedder) -> None:
@@ -212,6 +225,34 @@ def test_ranker_follows_the_successors_of_an_unseen_flow(embedder: LocalEmbedder
     for done in ([chain[0]], chain[:3], [chain[3]], [chain[1], chain[4]]):
         ranked = ranker.rank(ActionState(done=tuple(done), customer="ok"), [unseen])
         assert ranked[0].label == unseen.edges[done[-1]][0], (done, ranked[:3])
+
+
+def _branch_flow(name: str) -> Flow:
+    """Ask, query, then one reply when the query finds something and another when it does not."""
+    replies = {f"{name}_ask": f"Which {name} do you want?", f"{name}_found": f"Here is your {name}: {{item}}.",
+               f"{name}_missing": f"I could not find that {name}.", "query": "Query", "query_success": "Succeeded",
+               "query_failure": "Failed"}
+    edges = {f"{name}_ask": ("query",), "query": ("query_success", "query_failure"),
+             "query_success": (f"{name}_found",), "query_failure": (f"{name}_missing",)}
+    pseudo = {"query": Branch.CALL, "query_success": Branch.SUCCESS, "query_failure": Branch.FAILURE}
+    return Flow(name=name, replies=replies, edges=edges, start=f"{name}_ask", pseudo=pseudo)
+
+
+def _branch_state(name: str, found: bool) -> ActionState:
+    result = f"{name}: the blue one" if found else "Sorry, that is not available"
+    return ActionState(done=(f"{name}_ask",), customer=f"the blue {name}", result=result, call="query",
+                       since=(Event.CUSTOMER, Event.QUERY, Event.RESULT))
+
+
+def test_ranker_takes_the_branch_the_query_result_chooses_in_an_unseen_flow(embedder: LocalEmbedder) -> None:
+    names = ["lamp", "chair", "table", "sofa", "shelf", "desk", "rug", "bed"]
+    train = [ActionExample(_branch_state(n, found), (_branch_flow(n),), f"{n}_{'found' if found else 'missing'}")
+             for n in names for found in (True, False) for _ in range(3)]
+    ranker = ActionRanker(embedder, max_iter=60, min_flows=3).fit(train)
+    unseen = _branch_flow("mirror")
+
+    assert ranker.rank(_branch_state("mirror", True), [unseen])[0].label == "mirror_found"
+    assert ranker.rank(_branch_state("mirror", False), [unseen])[0].label == "mirror_missing"
 
 
 def test_unfitted_ranker_refuses_to_rank(embedder: LocalEmbedder) -> None:
