@@ -45,7 +45,10 @@ def eval_benchmark(
              "engine alone beside Lead, so that --out writes its cases. An endpoint that fails on 3 dialogues "
              "in a row stops the run (exit 3).")] = None,
     holdout: Annotated[str | None, typer.Option(help="star: tasks to test on, comma-separated (instead of "
-                                                     "5 task folds).")] = None,
+                                                     "task folds).")] = None,
+    folds: Annotated[int, typer.Option(min=2, help="star: folds of tasks, each tested on dialogues of tasks its "
+                                                   "training never saw; the number of tasks (20) leaves one task "
+                                                   "out at a time.")] = 5,
     chunks: Annotated[str, typer.Option(help="perf: tenant sizes in chunks, comma-separated (100000 takes hours "
                                              "on 2 cores).")] = "1000,10000,100000",
     queries: Annotated[int, typer.Option(min=1, max=5000, help="perf: requests per phase and size.")] = 200,
@@ -95,7 +98,7 @@ def eval_benchmark(
                                    embedder_from_settings(_settings()), log)
         elif name == "star":
             tasks = [t.strip() for t in holdout.split(",") if t.strip()] if holdout is not None else None
-            result = star.run(folder(data), embedder_from_settings(_settings()), log, holdout=tasks)
+            result = star.run(folder(data), embedder_from_settings(_settings()), log, holdout=tasks, folds=folds)
         elif name == "perf":
             from api.wiring import sample_brand_dir
 

@@ -174,6 +174,15 @@ def test_run_with_holdout_reports_unseen_task_figures_and_baseline(star_dir: Pat
     json.dumps(result.as_json())
 
 
+def test_run_with_a_fold_per_task_leaves_each_task_out_once(star_dir: Path, embedder: LocalEmbedder) -> None:
+    result = star.run(star_dir, embedder, lambda _: None, folds=len(TASKS))
+
+    assert sorted(t for fold in result.details["folds"] for t in fold["tasks"]) == sorted(TASKS)
+    assert all(len(fold["tasks"]) == 1 for fold in result.details["folds"])
+    with pytest.raises(InvalidInput, match="folds must be between 2"):
+        star.run(star_dir, embedder, print, folds=len(TASKS) + 1)
+
+
 def test_run_rejects_folders_that_are_not_star(tmp_path: Path, star_dir: Path, embedder: LocalEmbedder) -> None:
     with pytest.raises(InvalidInput, match="no flowcharts"):
         star.run(tmp_path, embedder, print)
