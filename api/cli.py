@@ -31,7 +31,7 @@ from api.cli_common import (
     out,
 )
 from api.cli_evals import eval_app
-from api.store import Store
+from api.store import Store, open_database
 from api.wiring import Engines, read_thread, thread_tenant
 from copilot.conversation import Thread
 from copilot.errors import InvalidInput
@@ -323,7 +323,8 @@ def next_actions(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
                      "--done", help="A step id or action the console already did (repeatable).")] = None,
                  n: Annotated[int, typer.Option("-n", help="How many actions, 1 to 10.")] = 3,
                  as_json: JsonOpt = False) -> None:
-    """The next steps of the playbook that applies, and advice to escalate or change channel."""
+    """The next steps of the playbook that applies, what agents did next in similar past threads, and advice to
+    escalate or change channel."""
     with _errors(as_json):
         if not 1 <= n <= 10:
             raise InvalidInput("-n must be between 1 and 10")
@@ -360,7 +361,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         _fail(InvalidInput("several workers cannot share the embedded Chroma index: set COPILOT_CHROMA_URL to a "
                            "Chroma server (chroma run --path DIR --port P)"), False)
     with _errors(False):
-        _kb(settings)  # migrate once, before any worker starts
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        open_database(settings.resolved_database_url).dispose()  # migrate once, before any worker starts
     uvicorn.run("api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_config=None)
 

@@ -15,7 +15,6 @@ from copilot.drafting import LLMEngine, LLMSummarizer
 from copilot.errors import InvalidInput, describe_validation_error
 from copilot.history import ActionHistory
 from copilot.intents import IntentClassifier
-from copilot.llm import OpenAIChatModel
 from copilot.nextactions import NextActionEngine, NextActions
 from copilot.ports import ChatResult
 from copilot.settings import Settings
@@ -38,7 +37,12 @@ class Engines:
                  on_usage: Callable[[ChatResult], None] | None = None) -> None:
         self.kb = kb
         self.grounded = GroundedEngine(kb.retriever)
-        chat = OpenAIChatModel.from_settings(settings, on_usage=on_usage)
+        chat = None
+        if settings.llm_base_url and settings.llm_model:
+            # the openai SDK takes 1-2 s to import: only a process with an LLM pays for it
+            from copilot.llm import OpenAIChatModel
+
+            chat = OpenAIChatModel.from_settings(settings, on_usage=on_usage)
         self.llm = LLMEngine(chat, kb.retriever, self.grounded) if chat is not None else None
         self.llm_summaries = LLMSummarizer(chat) if chat is not None else None
         self._intents: dict[str, tuple[int, IntentClassifier | None]] = {}

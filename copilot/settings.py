@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     embeddings_base_url: str | None = None
     embeddings_api_key: SecretStr | None = None
     embeddings_batch_size: int = Field(64, ge=1, le=4096)
+    model_cache_dir: Path | None = Field(None, description="Where the local model's ONNX export is kept (made "
+                                                           "once per machine); default ~/.cache/copilot/models.")
 
     llm_base_url: str | None = None
     llm_model: str | None = None
