@@ -31,10 +31,11 @@ from api.cli_common import (
     out,
 )
 from api.cli_evals import eval_app
-from api.store import Store, open_database
+from api.store import Store
 from api.wiring import Engines, read_thread, thread_tenant
 from copilot.conversation import Thread
 from copilot.errors import InvalidInput
+from knowledge.embeddings import embedder_from_settings
 from knowledge.registry import Registry
 
 app = typer.Typer(help="Agent-assist copilot: grounded reply suggestions, summaries and next-best actions.",
@@ -361,8 +362,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         _fail(InvalidInput("several workers cannot share the embedded Chroma index: set COPILOT_CHROMA_URL to a "
                            "Chroma server (chroma run --path DIR --port P)"), False)
     with _errors(False):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        open_database(settings.resolved_database_url).dispose()  # migrate once, before any worker starts
+        _store().engine.dispose()  # migrate once, before any worker starts
+        # a misconfigured model is told here, not in a worker; the local model's ONNX export is made once
+        embedder_from_settings(settings)
     uvicorn.run("api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_config=None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from tests import netguard
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
+# the local model's ONNX export goes to a folder of the tests' own (made once, then reused), never ~/.cache;
+# the servers and CLIs the tests start inherit it
+MODEL_CACHE = Path(os.environ.setdefault("COPILOT_MODEL_CACHE_DIR",
+                                         str(Path(tempfile.gettempdir()) / "copilot-test-models")))
 netguard.install()
 
 from copilot.settings import Settings  # noqa: E402
@@ -28,7 +33,7 @@ DATASETS = REPO.parent / "shared" / "datasets"
 @pytest.fixture(scope="session")
 def embedder() -> LocalEmbedder:
     """The real packaged MiniLM, loaded once per test session."""
-    return LocalEmbedder()
+    return LocalEmbedder(cache_dir=MODEL_CACHE)
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from copilot.errors import InvalidInput
-from knowledge.embeddings import LocalEmbedder
+from knowledge.embeddings import LocalEmbedder, packaged_model_path
 
 TEXTS = ["I was charged twice for my bill", "my phone was stolen yesterday, what do I do?",
          "roaming " * 400,  # past the model's 256 tokens: truncated the same way
@@ -56,3 +58,54 @@ def test_unusable_cache_falls_back_to_sentence_transformers(tmp_path: Path, torc
 def test_missing_model_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="model folder not found"):
         LocalEmbedder(str(tmp_path / "nowhere"))
+
+
+def test_damaged_export_is_made_again(tmp_path: Path, torch_vectors: np.ndarray) -> None:
+    LocalEmbedder(cache_dir=tmp_path)
+    [exported] = list(tmp_path.glob("*.onnx"))
+    exported.write_bytes(b"not an onnx graph")
+
+    again = LocalEmbedder(cache_dir=tmp_path)
+
+    assert again.backend == "onnx" and exported.stat().st_size > 1_000_000
+    assert np.allclose(again.embed_documents(TEXTS[:2]), torch_vectors[:2], atol=1e-5)
+
+
+def test_model_the_onnx_path_cannot_reproduce_is_served_by_sentence_transformers(tmp_path: Path) -> None:
+    """A copy of the packaged model with CLS pooling: the ONNX path computes mean pooling, so it steps aside."""
+    source = packaged_model_path()
+    folder = tmp_path / "cls-model"
+    for path in source.rglob("*"):
+        if path.is_file():
+            (folder / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path.relative_to(source)).symlink_to(path)
+    pooling = folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text(encoding="utf-8"))
+    pooling.unlink()
+    pooling.write_text(json.dumps(config | {"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}),
+                       encoding="utf-8")
+
+    cls = LocalEmbedder(str(folder), cache_dir=tmp_path / "cache")
+
+    assert cls.backend == "torch"
+    reference = LocalEmbedder(str(folder), backend="torch").embed_documents(TEXTS[:2])
+    assert np.allclose(cls.embed_documents(TEXTS[:2]), reference, atol=1e-6)
+    assert not np.allclose(reference, LocalEmbedder(cache_dir=tmp_path / "cache").embed_documents(TEXTS[:2]),
+                           atol=1e-3)
+
+
+def test_onnx_embedder_serves_threads_at_once(tmp_path: Path) -> None:
+    embedder = LocalEmbedder(cache_dir=tmp_path)
+    batches = [[f"message {i} about {topic}" for i in range(5)] for topic in ("bills", "roaming", "returns", "sims")]
+    alone = [embedder.embed_documents(b) for b in batches]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(embedder.embed_documents, batches * 4))
+
+    for i, vectors in enumerate(together):
+        assert np.allclose(vectors, alone[i % len(batches)], atol=1e-6)
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="unknown embedding backend"):
+        LocalEmbedder(backend="gpu")  # type: ignore[arg-type]
