@@ -48,12 +48,19 @@ class Engines:
         self._intents: dict[str, tuple[int, IntentClassifier | None]] = {}
         self._next_actions: dict[str, tuple[tuple[int, int, str], NextActionEngine]] = {}
         self._histories: dict[str, tuple[TenantProfile, str, ActionHistory | None]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _tenant_locks only
+        self._tenant_locks: dict[str, threading.Lock] = {}
+
+    def _tenant(self, tenant: str) -> threading.Lock:
+        """One tenant's lock for what is built from its knowledge: a tenant whose history or intents are being
+        embedded keeps its own requests waiting, not every other tenant's."""
+        with self._lock:
+            return self._tenant_locks.setdefault(tenant, threading.Lock())
 
     def intents(self, tenant: str, profile: TenantProfile) -> IntentClassifier | None:
         """The tenant's intent classifier, trained on its labelled examples once per version of them."""
         key = hash(tuple(profile.intent_examples))
-        with self._lock:
+        with self._tenant(tenant):
             cached = self._intents.get(tenant)
             if cached and cached[0] == key:
                 return cached[1]
@@ -68,7 +75,7 @@ class Engines:
         """The tenant's learned next actions and a fingerprint of the history they learned from, built once per
         version of its labelled threads: the profile is read once per knowledge version, and a new version whose
         threads are the same (an article changed) keeps the history without embedding it again."""
-        with self._lock:
+        with self._tenant(tenant):
             cached = self._histories.get(tenant)
             if cached is not None and cached[0] is profile:
                 return cached[1], cached[2]
@@ -129,7 +136,7 @@ class Engines:
         # the engine embeds its playbooks when built: once per version of them, not per request
         key = (hash(tuple(p.model_dump_json() for p in profile.playbooks)), hash(tuple(profile.intent_examples)),
                fingerprint)
-        with self._lock:
+        with self._tenant(tenant):
             cached = self._next_actions.get(tenant)
             if cached is None or cached[0] != key:
                 cached = (key, NextActionEngine(profile.playbooks, self.kb.embedder, intents=intents,
