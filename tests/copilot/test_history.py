@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from copilot.conversation import Message, Role, Thread
 from copilot.errors import InvalidInput
 from copilot.history import ActionHistory, HistoryState, history_examples
 from copilot.labelled_threads import HistoryMessage, LabelledThread
+from copilot.ports import Matrix, Vector
 from knowledge.embeddings import LocalEmbedder
 
 
@@ -157,3 +160,43 @@ def test_topic_reads_on_past_a_greeting_until_the_customer_says_what_it_is_about
     topics = [e.state.topic for e in history_examples([thread])]
 
     assert topics == ["hi", "hi my phone was stolen last night", "hi my phone was stolen last night"]
+
+
+class _CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        self.inner = inner
+        self.embedded: list[str] = []
+        self.name, self.dimension = inner.name, inner.dimension
+
+    def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        self.embedded += texts
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> Vector:
+        return self.embed_documents([text])[0]
+
+
+def test_recommend_embeds_a_thread_s_texts_once_across_requests(embedder: LocalEmbedder) -> None:
+    counting = _CountingEmbedder(embedder)
+    history = ActionHistory.from_threads(ORDERS, counting)
+    thread = _thread(("customer", "hi, where's my order BW-600112?"),
+                     ("agent", "It was dispatched today with Parcelway and arrives in 2 to 4 working days."))
+    first = history.recommend(thread, min_votes=1)
+    counting.embedded.clear()
+
+    again = history.recommend(thread, min_votes=1)
+    thread.messages.append(Message(role=Role.CUSTOMER, text="and what does roaming in Canada cost?"))
+    later = history.recommend(thread, min_votes=1)
+
+    assert again == first
+    # only what the new message made new: itself, and the topic it completes (the opening had under 6 words)
+    assert sorted(counting.embedded) == ["and what does roaming in Canada cost?",
+                                         "hi, where's my order BW-600112? and what does roaming in Canada cost?"]
+    assert [a.action for a in later] == ["explain_roaming"]
+
+
+def test_history_refuses_fewer_than_one_neighbour(embedder: LocalEmbedder) -> None:
+    with pytest.raises(InvalidInput, match="k must be at least 1"):
+        ActionHistory.from_threads(ORDERS, embedder, k=0)
