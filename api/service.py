@@ -80,6 +80,15 @@ class Service:
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copilot-job")
         self._job_lock = threading.Lock()
         self.store.fail_interrupted_jobs()
+        # the first request of each tenant would otherwise build its indexes and models itself (seconds)
+        threading.Thread(target=self._warm, name="copilot-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        for tenant in self.kb.registry.tenants():
+            try:
+                self.engines.warm(tenant)
+            except Exception:  # a request builds it again and answers with the error, if any
+                log.warning("could not prepare tenant %s before its first request", tenant, exc_info=True)
 
     def close(self) -> None:
         self._jobs.shutdown(wait=True, cancel_futures=False)

@@ -51,16 +51,22 @@ class Engines:
         self._lock = threading.Lock()  # guards _tenant_locks only
         self._tenant_locks: dict[str, threading.Lock] = {}
 
-    def _tenant(self, tenant: str) -> threading.Lock:
-        """One tenant's lock for what is built from its knowledge: a tenant whose history or intents are being
-        embedded keeps its own requests waiting, not every other tenant's."""
+    def _tenant(self, tenant: str, what: str) -> threading.Lock:
+        """The lock of one thing built from one tenant's knowledge: while a tenant's history is embedded, its
+        suggestions (which need its intents) and every other tenant's requests go on."""
         with self._lock:
-            return self._tenant_locks.setdefault(tenant, threading.Lock())
+            return self._tenant_locks.setdefault(f"{tenant}\0{what}", threading.Lock())
+
+    def warm(self, tenant: str) -> None:
+        """Build what the tenant's requests need before the first one asks: the lexical index, the intent
+        classifier, the learned history and the next-action engine."""
+        self.kb.retriever.index(tenant)
+        self._next_action_engine(tenant)
 
     def intents(self, tenant: str, profile: TenantProfile) -> IntentClassifier | None:
         """The tenant's intent classifier, trained on its labelled examples once per version of them."""
         key = hash(tuple(profile.intent_examples))
-        with self._tenant(tenant):
+        with self._tenant(tenant, "intents"):
             cached = self._intents.get(tenant)
             if cached and cached[0] == key:
                 return cached[1]
@@ -75,7 +81,7 @@ class Engines:
         """The tenant's learned next actions and a fingerprint of the history they learned from, built once per
         version of its labelled threads: the profile is read once per knowledge version, and a new version whose
         threads are the same (an article changed) keeps the history without embedding it again."""
-        with self._tenant(tenant):
+        with self._tenant(tenant, "history"):
             cached = self._histories.get(tenant)
             if cached is not None and cached[0] is profile:
                 return cached[1], cached[2]
@@ -130,19 +136,22 @@ class Engines:
 
     def next_actions(self, tenant: str, thread: Thread, *, done_actions: Sequence[str] = (),
                      n: int = 3) -> NextActions:
+        return self._next_action_engine(tenant).recommend(thread, done_actions=done_actions, n=n)
+
+    def _next_action_engine(self, tenant: str) -> NextActionEngine:
         profile = self.kb.profile(tenant)
         intents = self.intents(tenant, profile)
         fingerprint, history = self.history(tenant, profile)
         # the engine embeds its playbooks when built: once per version of them, not per request
         key = (hash(tuple(p.model_dump_json() for p in profile.playbooks)), hash(tuple(profile.intent_examples)),
                fingerprint)
-        with self._tenant(tenant):
+        with self._tenant(tenant, "next_actions"):
             cached = self._next_actions.get(tenant)
             if cached is None or cached[0] != key:
                 cached = (key, NextActionEngine(profile.playbooks, self.kb.embedder, intents=intents,
                                                 history=history))
                 self._next_actions[tenant] = cached
-        return cached[1].recommend(thread, done_actions=done_actions, n=n)
+        return cached[1]
 
 
 def read_thread(path: Path) -> Thread:
