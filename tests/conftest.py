@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests import netguard
 
@@ -20,6 +21,7 @@ MODEL_CACHE = Path(os.environ.setdefault("COPILOT_MODEL_CACHE_DIR",
                                          str(Path(tempfile.gettempdir()) / "copilot-test-models")))
 netguard.install()
 
+from copilot.playbooks import Playbook  # noqa: E402
 from copilot.settings import Settings  # noqa: E402
 from knowledge.base import KnowledgeBase  # noqa: E402
 from knowledge.embeddings import LocalEmbedder  # noqa: E402
@@ -28,6 +30,16 @@ from tests.fakellm import FakeLLM  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "brightwave"
 DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def sample_playbooks() -> list[Playbook]:
+    """The sample brand's playbooks, as the next-action tests build engines from them."""
+    playbooks = []
+    for path in sorted((SAMPLE / "playbooks").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data.pop("kind")
+        playbooks.append(Playbook.model_validate(data))
+    return playbooks
 
 
 @pytest.fixture(scope="session")

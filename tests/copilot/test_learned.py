@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from copilot.conversation import Message, Role, Thread
 from copilot.history import ActionHistory, LearnedAction
@@ -13,19 +10,8 @@ from copilot.labelled_threads import HistoryMessage, LabelledThread
 from copilot.learned import done_labels, with_learned
 from copilot.nextaction_contract import DoneStep, NextAction, PlaybookProgress
 from copilot.nextactions import NextActionEngine
-from copilot.playbooks import Playbook
 from knowledge.embeddings import LocalEmbedder
-
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "brightwave"
-
-
-def _playbooks() -> list[Playbook]:
-    playbooks = []
-    for path in sorted((SAMPLE / "playbooks").glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        data.pop("kind")
-        playbooks.append(Playbook.model_validate(data))
-    return playbooks
+from tests.conftest import sample_playbooks
 
 
 def _refund(number: int, after_code: tuple[str, str]) -> LabelledThread:
@@ -54,7 +40,7 @@ THREAD = Thread(messages=[
 
 @pytest.fixture(scope="module")
 def engines(embedder: LocalEmbedder) -> tuple[NextActionEngine, NextActionEngine]:
-    playbooks = _playbooks()
+    playbooks = sample_playbooks()
     return (NextActionEngine(playbooks, embedder),
             NextActionEngine(playbooks, embedder, history=ActionHistory.from_threads(HISTORY, embedder)))
 
@@ -112,14 +98,14 @@ def test_with_learned_shared_action_raises_the_ready_step() -> None:
 
 
 def test_with_learned_names_a_learned_step_of_another_playbook_by_its_title() -> None:
-    merged = with_learned([], [_learned("bar_sim", 0.4), _learned("send-survey", 0.3)], _playbooks())
+    merged = with_learned([], [_learned("bar_sim", 0.4), _learned("send-survey", 0.3)], sample_playbooks())
 
     assert [(a.kind, a.title, a.confidence) for a in merged] == [
         ("learned", "Bar the SIM if the phone is lost or stolen", 0.4), ("learned", "Send survey", 0.3)]
 
 
 def test_done_labels_give_step_ids_and_actions_with_their_messages() -> None:
-    playbook = next(p for p in _playbooks() if p.id == "refund-double-charge")
+    playbook = next(p for p in sample_playbooks() if p.id == "refund-double-charge")
     progress = PlaybookProgress(
         playbook_id=playbook.id, name=playbook.name, matched_by="similarity", score=0.5, awaiting_customer=[],
         remaining=[], done=[DoneStep(step_id="check_charges", evidence="I can see", message_index=3,

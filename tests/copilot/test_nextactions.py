@@ -7,26 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from copilot.conversation import Message, Role, Thread
 from copilot.errors import InvalidInput
 from copilot.intents import IntentClassifier
 from copilot.nextactions import NextAction, NextActionEngine, NextActions
-from copilot.playbooks import Playbook
 from knowledge.embeddings import LocalEmbedder
+from tests.conftest import sample_playbooks
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "brightwave"
 VERIFY = "Verify the customer's identity"
-
-
-def _playbooks() -> list[Playbook]:
-    playbooks = []
-    for path in sorted((SAMPLE / "playbooks").glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        data.pop("kind")
-        playbooks.append(Playbook.model_validate(data))
-    return playbooks
 
 
 def _thread(name: str, cut: int | None = None) -> Thread:
@@ -44,7 +34,7 @@ def _step(result: NextActions, step_id: str) -> NextAction:
 
 @pytest.fixture(scope="module")
 def engine(embedder: LocalEmbedder) -> NextActionEngine:
-    return NextActionEngine(_playbooks(), embedder)
+    return NextActionEngine(sample_playbooks(), embedder)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +43,7 @@ def engine_with_intents(embedder: LocalEmbedder) -> NextActionEngine:
         rows = list(csv.DictReader(handle))
     classifier = IntentClassifier(embedder)
     classifier.calibrate_unknown([r["example"] for r in rows], [r["intent"] for r in rows])
-    return NextActionEngine(_playbooks(), embedder, intents=classifier)
+    return NextActionEngine(sample_playbooks(), embedder, intents=classifier)
 
 
 def test_recommend_account_locked_after_code_sent_waits_for_verification_before_unlock(
