@@ -40,7 +40,8 @@ class KnowledgeBase:
                                overlap_tokens=settings.chunk_overlap_tokens)
         self.ingestor = Ingestor(self.registry, self.vectors, self.embedder, self.chunker,
                                  settings.max_file_bytes, lock_dir=settings.data_dir / "locks")
-        self.retriever = HybridRetriever(self.registry, self.vectors, self.embedder, params)
+        self.retriever = HybridRetriever(self.registry, self.vectors, self.embedder, params,
+                                         saved_dir=settings.data_dir / "lexical")
         self._profiles: dict[str, tuple[int, TenantProfile]] = {}
         self._profiles_lock = threading.Lock()
 

@@ -18,9 +18,11 @@ for the passage the agent last answered from were tried and lowered it, so they 
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +30,7 @@ import numpy.typing as npt
 from copilot.errors import InvalidInput
 from copilot.ports import Embedder, Passage, RetrievalQuery, Vector
 from knowledge.documents import DEFAULT_SEARCH_KINDS, Kind, embed_text
-from knowledge.lexical import LexicalIndex
+from knowledge.lexical import LexicalIndex, corpus_digest
 from knowledge.registry import ChunkRecord, Registry
 from knowledge.vectors import VectorIndex
 
@@ -57,18 +59,34 @@ def _order(scores: Scores, n: int) -> list[int]:
     return [int(i) for i in positive[np.argsort(-scores[positive], kind="stable")][:n]]
 
 
+def _prune(kept: Path) -> None:
+    """Remove a tenant's saved indexes of earlier versions once ``kept`` is in place (a process still reading one
+    keeps its memory-mapped pages until it moves on)."""
+    for folder in kept.parent.iterdir():
+        if folder != kept and folder.name.startswith("v") and folder.name[1:].isdigit() \
+                and int(folder.name[1:]) < int(kept.name[1:]):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class TenantIndex:
     """The live chunks of one tenant at one knowledge version, with their BM25 index."""
 
-    def __init__(self, version: int, rows: Sequence[ChunkRecord]) -> None:
+    def __init__(self, version: int, rows: Sequence[ChunkRecord], saved: Path | None = None) -> None:
+        """``saved``: the folder where this version's BM25 index is kept between processes (none: built here)."""
         self.version = version
         self.rows = list(rows)
         self.position = {row.chunk_id: i for i, row in enumerate(self.rows)}
         self.kinds = np.array([row.kind for row in self.rows], dtype=object)
         self.documents = np.array([row.document_id for row in self.rows], dtype=object)
         self._kind_masks: dict[tuple[str, ...], npt.NDArray[np.bool_]] = {}
-        self.lexical = LexicalIndex([r.chunk_id for r in self.rows],
-                                    [embed_text(r.title, r.section, r.text) for r in self.rows])
+        ids = [r.chunk_id for r in self.rows]
+        texts = [embed_text(r.title, r.section, r.text) for r in self.rows]
+        digest = corpus_digest(ids, texts) if saved is not None else ""
+        loaded = LexicalIndex.load(saved, ids, digest) if saved is not None else None
+        self.lexical = loaded or LexicalIndex(ids, texts)
+        self.loaded = loaded is not None
+        if saved is not None and loaded is None and self.lexical.save(saved, digest):
+            _prune(saved)
 
     def allowed(self, kinds: Sequence[str], tags: Sequence[str] | None, locale: str | None) -> npt.NDArray[np.bool_]:
         key = tuple(sorted(kinds))
@@ -89,11 +107,13 @@ class HybridRetriever:
     """Implements ``copilot.ports.Retriever`` over the registry, Chroma and BM25."""
 
     def __init__(self, registry: Registry, vectors: VectorIndex, embedder: Embedder,
-                 params: RetrievalParams | None = None) -> None:
+                 params: RetrievalParams | None = None, saved_dir: Path | None = None) -> None:
+        """``saved_dir``: where each tenant's BM25 index is saved per knowledge version (none: not saved)."""
         self.registry = registry
         self.vectors = vectors
         self.embedder = embedder
         self.params = params or RetrievalParams()
+        self.saved_dir = saved_dir
         self._indexes: dict[str, TenantIndex] = {}
         self._lock = threading.Lock()
 
@@ -106,7 +126,8 @@ class HybridRetriever:
         with self._lock:
             current = self._indexes.get(tenant)
             if current is None or current.version != version:
-                current = TenantIndex(version, self.registry.chunks(tenant))
+                saved = self.saved_dir / tenant / f"v{version}" if self.saved_dir is not None else None
+                current = TenantIndex(version, self.registry.chunks(tenant), saved)
                 self._indexes[tenant] = current
         return current
 

@@ -98,6 +98,15 @@ def test_knowledge_ingest_json_prints_only_the_report(runner: CliRunner, content
     assert (again["added"], again["unchanged"], again["chunks"]) == (0, 2, 0)
 
 
+def test_knowledge_ingest_leaves_the_lexical_index_for_the_next_process(runner: CliRunner, content: Path,
+                                                                        tmp_path: Path) -> None:
+    _ingested(runner, content)
+
+    saved = list((tmp_path / "data" / "lexical" / "acme").iterdir())
+    assert len(saved) == 1 and saved[0].name.startswith("v")
+    assert (saved[0] / "copilot.json").is_file()
+
+
 def test_knowledge_ingest_failed_file_exits_1_and_reports_it(runner: CliRunner, content: Path) -> None:
     bad = content / "intents.csv"
     bad.write_text("intent,example\nbilling,charged twice\n", encoding="utf-8")
