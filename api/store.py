@@ -538,7 +538,7 @@ class Store:
                 .where(SuggestionSetRow.tenant == tenant, SuggestionSetRow.created_at >= since,
                        SuggestionSetRow.created_at < until)
                 .order_by(SuggestionSetRow.created_at))
-            return [dict(r._mapping) for r in rows]
+            return [{**r._mapping, "created_at": _aware(r.created_at)} for r in rows]
 
     # --- audit ---
 
