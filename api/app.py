@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import routes_admin, routes_assist, routes_content, routes_evals, web
@@ -44,6 +45,12 @@ def _status(exc: CopilotError) -> int:
         if isinstance(exc, kind):
             return status
     return 422 if exc.type != "copilot-error" else 500
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path takes, over all the routes that match it."""
+    return sorted({method for route in request.app.router.routes if isinstance(route, Route)
+                   and route.matches(request.scope)[0] is not Match.NONE for method in route.methods or ()})
 
 
 def problem(status: int, kind: str, detail: str, instance: str, headers: dict[str, str] | None = None,
@@ -87,17 +94,34 @@ class BodyLimits:
                           path)(scope, receive, send)
             return
         received = 0
+        over = False  # a body without a length (chunked) went past the limit while the app read it
+        started = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    over = True
                     raise TooLarge(f"the body is over the limit of {limit:,} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        async def answer(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return  # the app's own answer to the cut body (FastAPI makes it a 400) gives way to the 413
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, answer)
+        except TooLarge:
+            if not over or started:
+                raise
+        if over and not started:
+            await problem(413, TooLarge.type, f"the body is over the limit of {limit:,} bytes", path)(
+                scope, receive, send)
 
 
 def create_app(settings: Settings, knowledge: KnowledgeBase | None = None,
@@ -149,8 +173,10 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None,
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, kind, str(exc.detail), request.url.path,
-                       dict(exc.headers) if exc.headers else None)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:  # Starlette's Allow names only the first route of the path, not all of them
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem(exc.status_code, kind, str(exc.detail), request.url.path, headers or None)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

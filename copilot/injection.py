@@ -19,6 +19,11 @@ _CUES = [
     ("fake_delimiter", r"<<\s*/?\s*(?:end|data|system)[-\w]*\s*>>|</?(?:system|assistant|instructions?)>|"
                        r"\[/?(?:INST|SYS)\]"),
     ("tell_the_customer", r"\b(tell|instruct|ask) the (customer|user) to (visit|click|go to|send|pay)\b"),
+    # text addressed to the model itself ("Note to AI assistants: ...", "Assistant, new instructions: ...")
+    ("addressed_to_model", r"\b(?:note|message|instructions?|reminder|memo)s?\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?"
+                           r"(?:ai|llm|(?:large\s+)?language\s+model|chat\s?bot|bot|assistant|model)s?\b|"
+                           r"(?:^|[\n.!?]\s*)(?:ai|llm|chat\s?bot|assistant)s?\s*[,:]\s*"
+                           r"(?:new|updated|important|please|you|always|never|ignore|from\s+now)\b"),
 ]
 _PATTERNS = [(name, re.compile(pattern, re.IGNORECASE)) for name, pattern in _CUES]
 

@@ -243,12 +243,15 @@ class GroundedEngine:
         self.calibration = calibration or Calibration()
 
     def candidates(self, tenant: str, thread: Thread, profile: TenantProfile, query: RetrievalQuery,
-                   k: int = 6) -> list[_Candidate]:
-        """Every candidate reply, best first, before the threshold."""
+                   k: int = 6, flagged: list[str] | None = None) -> list[_Candidate]:
+        """Every candidate reply, best first, before the threshold; the documents of passages left out as
+        prompt injection are added to ``flagged`` when given."""
         found: list[_Candidate] = []
         passages = self.retriever.search(tenant, query, k, kinds=KNOWLEDGE_KINDS)
         for passage, margin in zip(passages, dense_margins(passages), strict=True):
             if injection_cues(passage.text):
+                if flagged is not None and passage.document_id not in flagged:
+                    flagged.append(passage.document_id)
                 continue  # written to steer a model: never quoted to a customer
             answer = extract_answer(passage.text, query, skip_questions=True)
             confidence = self.calibration.confidence(float(passage.metadata.get("dense", 0.0)), margin)
@@ -274,7 +277,8 @@ class GroundedEngine:
             raise InvalidInput("n must be between 1 and 10")
         query = require_question(thread)
         chosen: list[_Candidate] = []
-        ranked = self.candidates(tenant, thread, profile, query)
+        flagged: list[str] = []  # reported, like the llm engine does, so content owners can fix them
+        ranked = self.candidates(tenant, thread, profile, query, flagged=flagged)
         for candidate in ranked:
             if candidate.confidence < self.calibration.threshold:
                 break
@@ -299,7 +303,7 @@ class GroundedEngine:
                 suggestions.append(Suggestion(text=done.text, messages=done.messages, source="clarify",
                                               confidence=0.0, checks=done.checks, sms_segments=done.sms_segments))
             return SuggestionSet(thread_id=thread.id, engine="grounded", answered=False, note=note,
-                                 suggestions=suggestions, query=query.text)
+                                 suggestions=suggestions, query=query.text, flagged_documents=flagged)
         suggestions = []
         for candidate in chosen:
             done = finisher.finish(candidate.body, thread)
@@ -309,7 +313,7 @@ class GroundedEngine:
                 sms_segments=done.sms_segments, macro_id=candidate.macro_id,
             ))
         return SuggestionSet(thread_id=thread.id, engine="grounded", answered=True, suggestions=suggestions,
-                             query=query.text)
+                             query=query.text, flagged_documents=flagged)
 
 
 def require_question(thread: Thread) -> RetrievalQuery:

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -40,6 +41,10 @@ _BOILERPLATE_TAGS = ["script", "style", "noscript", "template", "nav", "footer",
 _BLOCK_TAGS = ["p", "li", "td", "th", "pre", "blockquote", "dd", "dt", "figcaption", "caption", "div"]
 _HEADING_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
 _PLACEHOLDER_TITLES = {"untitled", "untitled document", "(anonymous)", "none", ""}
+# A DOCX is a zip whose parts python-docx reads whole: a small file can unpack to gigabytes (a zip bomb).
+# zipfile stops each part at its declared size, so the declared sizes bound what is read.
+DOCX_MAX_UNPACKED_BYTES = 64 * 1024 * 1024
+DOCX_MAX_PARTS = 5000
 
 
 def file_format(name: str) -> str | None:
@@ -338,9 +343,23 @@ def _load_pdf(data: bytes, path: Path, document_id: str) -> SourceDocument:
     return SourceDocument(document_id, title, Kind.ARTICLE, str(path), sections, tags=tags_from_id(document_id))
 
 
+def _check_unpacked_size(data: bytes) -> None:
+    """Refuses a DOCX whose parts would unpack past ``DOCX_MAX_UNPACKED_BYTES`` before any part is read."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise DocumentError(f"DOCX cannot be parsed: {exc}") from exc
+    unpacked = sum(part.file_size for part in parts)
+    if len(parts) > DOCX_MAX_PARTS or unpacked > DOCX_MAX_UNPACKED_BYTES:
+        raise FileTooLarge(f"DOCX unpacks to {unpacked:,} bytes in {len(parts):,} parts; the limit is "
+                           f"{DOCX_MAX_UNPACKED_BYTES:,} bytes in {DOCX_MAX_PARTS:,} parts")
+
+
 def _load_docx(data: bytes, path: Path, document_id: str) -> SourceDocument:
     import docx
 
+    _check_unpacked_size(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx lets zipfile, lxml and its own package errors through
