@@ -135,7 +135,7 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None,
             metrics.record_fallback(result.fallback_from, result.fallback_reason or "error")
 
     service = service or Service(settings, knowledge=knowledge, on_usage=metrics.record_usage,
-                                 on_suggestions=served)
+                                 on_suggestions=served, on_rate_limit_unchecked=metrics.record_rate_limit_unchecked)
     app = FastAPI(
         title="Agent-assist copilot", version="0.1.0",
         description="Grounded reply suggestions, summaries and next-best actions for human agents on messaging "

@@ -1,8 +1,9 @@
 """The ``copilot`` command line: tenants, knowledge, benchmarks, the server and the demo.
 
 Exit codes: 0 success; 1 some files failed (the rest was ingested); 2 invalid input; 3 a backing
-service is unavailable; 4 the index was built with another embedding model (reindex); 70 an internal
-error (a bug: please report it); 130 interrupted.
+service is unavailable (or its disk is full or read-only); 4 the index was built with another embedding
+model (reindex), or `knowledge check` found it out of step with the registry; 70 an internal error (a bug:
+please report it); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from api.auth import open_rate_limit_storage
 from api.cli_common import (
     JsonOpt,
     TenantOpt,
@@ -23,6 +26,7 @@ from api.cli_common import (
     _fail,
     _kb,
     _print_failures,
+    _print_flagged,
     _progress,
     _registry,
     _settings,
@@ -149,6 +153,12 @@ def knowledge_ingest(
                   f"{report.unchanged} unchanged, {report.removed} removed documents; "
                   f"{report.chunks} chunks indexed, {report.chunks_removed} removed"
                   + (f"; {report.ignored} files of other types ignored" if report.ignored else ""))
+        if report.repaired:
+            err.print(f"[yellow]repaired:[/yellow] the vector index was out of step with the registry (an "
+                      f"interrupted ingest or a lost file): {report.repaired['orphans']} vectors of no live chunk "
+                      f"removed, {report.repaired['missing']} missing and {report.repaired['unreachable']} "
+                      "unreachable ones embedded again", highlight=False, soft_wrap=True)
+        _print_flagged(report)
         _print_failures(report)
 
     _emit(as_json, report.as_json(), render)
@@ -165,11 +175,16 @@ def knowledge_list(tenant: TenantOpt,
         docs = _kb().documents(tenant, kind)
 
     def render() -> None:
-        table = Table("document", "kind", "title", "version", "chunks", "updated", "by")
+        flagged = any(d.flagged for d in docs)  # the column shows only when needed: it costs width
+        table = Table("document", "kind", "title", "version", "chunks", "updated", "by", *(["flag"] * flagged))
         for d in docs:
             table.add_row(d.document_id, d.kind, d.title, str(d.version), str(d.chunk_count),
-                          d.updated_at.strftime("%Y-%m-%d %H:%M"), d.updated_by)
+                          d.updated_at.strftime("%Y-%m-%d %H:%M"), d.updated_by,
+                          *([Text("!" if d.flagged else "", style="bold yellow")] * flagged))
         out.print(table)
+        if flagged:
+            out.print("flag !: passages read as prompt injection and are left out of suggestions "
+                      "(copilot knowledge show DOCUMENT_ID for the cues and excerpts)", highlight=False, soft_wrap=True)
 
     _emit(as_json, {"documents": [_doc_json(d) for d in docs]}, render)
 
@@ -177,7 +192,8 @@ def knowledge_list(tenant: TenantOpt,
 def _doc_json(d: Any) -> dict[str, Any]:
     return {"document_id": d.document_id, "title": d.title, "kind": d.kind, "source": d.source,
             "locale": d.locale, "tags": d.tags, "version": d.version, "chunks": d.chunk_count,
-            "content_hash": d.content_hash, "updated_at": d.updated_at.isoformat(), "updated_by": d.updated_by}
+            "content_hash": d.content_hash, "updated_at": d.updated_at.isoformat(), "updated_by": d.updated_by,
+            "flagged": d.flagged}
 
 
 @knowledge_app.command("show")
@@ -196,6 +212,11 @@ def knowledge_show(document_id: str, tenant: TenantOpt, as_json: JsonOpt = False
                   f"version {doc.version}, {doc.chunk_count} chunks, tags: {', '.join(doc.tags) or '-'}")
         for h in history:
             out.print(f"  v{h.version} {h.action:8} {h.at:%Y-%m-%d %H:%M} by {h.by} {h.content_hash[:12]}")
+        if doc.flagged:
+            out.print(Text(f"flagged: {doc.flagged['passages']} passage(s) read as prompt injection "
+                           f"({', '.join(doc.flagged['cues'])}); left out of suggestions", style="yellow"))
+            for excerpt in doc.flagged["excerpts"]:
+                out.print(Text(f"  [{excerpt['section'] or '-'}] {excerpt['text']}"), soft_wrap=True)
 
     _emit(as_json, payload, render)
 
@@ -217,6 +238,41 @@ def knowledge_reindex(tenant: TenantOpt, as_json: JsonOpt = False) -> None:
         with _progress("re-embedding", not as_json) as progress:
             count = kb.reindex(tenant, progress)
     _emit(as_json, {"tenant": tenant, "chunks": count}, lambda: out.print(f"reindexed {count} chunks"))
+
+
+@knowledge_app.command("check")
+def knowledge_check(tenant: TenantOpt,
+                    repair: Annotated[bool, typer.Option(help="Mend what disagrees from the registry.")] = False,
+                    as_json: JsonOpt = False) -> None:
+    """Compare the vector index with the registry, its source of truth: vectors missing, of no live chunk, or
+    that no query reaches (Chroma's graph files lost in a crash). Exit code 4 when they disagree; with --repair
+    the index is mended (every ingest also does it first) and checked again."""
+    with _errors(as_json):
+        kb = _kb()
+        if repair:
+            with _progress("re-embedding", not as_json) as progress:
+                found = kb.repair(tenant, progress)
+            now = kb.check(tenant)
+        else:
+            found = now = kb.check(tenant)
+    payload = {"tenant": tenant, "ok": now.ok, "kinds": [k.as_json() for k in now.kinds]}
+    if repair:
+        payload["before"] = found.as_json()["kinds"]
+
+    def render() -> None:
+        table = Table("kind", "chunks", "vectors", "missing", "orphans", "unreachable", "ok")
+        for kind in found.kinds:  # as found: before the repair, if any
+            table.add_row(kind.kind, str(kind.chunks), str(kind.vectors), str(len(kind.missing)),
+                          str(len(kind.orphans)), str(kind.unreachable), "yes" if kind.ok else "NO")
+        out.print(table)
+        if repair and not found.ok and now.ok:
+            out.print("repaired: the index matches the registry again", highlight=False)
+
+    _emit(as_json, payload, render)
+    if not now.ok:
+        err.print(f"[red]error:[/red] the vector index of {tenant} is out of step with the registry: run "
+                  f"`copilot knowledge check --tenant {tenant} --repair`", highlight=False, soft_wrap=True)
+        raise typer.Exit(4)
 
 
 @knowledge_app.command("search")
@@ -350,6 +406,9 @@ def next_actions(thread_file: ThreadArg, tenant: ThreadTenantOpt = None,
     _emit(as_json, result.model_dump(mode="json"), render)
 
 
+WORKER_HEALTHCHECK_S = 60
+
+
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -363,12 +422,23 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     if workers > 1 and not settings.chroma_url:
         _fail(InvalidInput("several workers cannot share the embedded Chroma index: set COPILOT_CHROMA_URL to a "
                            "Chroma server (chroma run --path DIR --port P)"), False)
+    if workers > 1 and settings.rate_limit_storage.startswith("memory:"):
+        err.print(f"warning: each of the {workers} workers counts the rate limit on its own, so a key gets "
+                  f"{workers} times COPILOT_RATE_LIMIT; set COPILOT_RATE_LIMIT_STORAGE=redis://host:6379/0 to "
+                  "share one budget", highlight=False)
     with _errors(False):
         _store().engine.dispose()  # migrate once, before any worker starts
+        open_rate_limit_storage(settings.rate_limit_storage)  # a wrong or dead storage is told here, once
         # a misconfigured model is told here, not in a worker; the local model's ONNX export is made once
         embedder_from_settings(settings)
+    if workers > 1:  # the supervisor's own lines (a worker that died and was started again) as JSON logs too
+        from api.observability import configure_logging
+
+        configure_logging(settings.log_level)
+    # uvicorn kills a worker that does not answer its health check in 5 s: a worker still starting (the model,
+    # the migrations) or busy on a loaded machine was killed and started again, over and over
     uvicorn.run("api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_config=None)
+                access_log=False, log_config=None, timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
 
 
 @app.command()
@@ -386,6 +456,7 @@ def demo(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.
             report = kb.ingest(SAMPLE_BRAND, [sample_brand_dir()], prune=True, by="demo", progress=progress)
     out.print(f"sample brand {SAMPLE_BRAND!r}: {report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged documents ({report.chunks} chunks indexed)")
+    _print_flagged(report)
     _print_failures(report)
     if report.failed:
         raise typer.Exit(1)

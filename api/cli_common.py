@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from api.store import Store, open_database
@@ -92,6 +93,14 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[IngestProgress], 
 def _print_failures(report: IngestReport) -> None:
     for failure in report.failed:
         err.print(f"[red]failed:[/red] {failure['path']}: {failure['error']}", highlight=False, soft_wrap=True)
+
+
+def _print_flagged(report: IngestReport) -> None:
+    """The documents whose passages read as prompt injection (stored text: escaped, never read as markup)."""
+    for flag in report.flagged:
+        out.print(f"[yellow]flagged:[/yellow] {escape(flag['document_id'])}: {flag['passages']} passage(s) read as "
+                  f"prompt injection ({escape(', '.join(flag['cues']))}); they are left out of suggestions until "
+                  "the document is fixed", highlight=False, soft_wrap=True)
 
 
 def _emit(as_json: bool, payload: Any, render: Callable[[], None]) -> None:

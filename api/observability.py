@@ -115,6 +115,9 @@ class Metrics:
                                ["model", "kind"], registry=self.registry)
         self._suggestions = Counter("copilot_suggestions_total", "Reply suggestions offered to agents.",
                                     ["engine", "source"], registry=self.registry)
+        self._unchecked = Counter("copilot_rate_limit_unchecked_total",
+                                  "Requests let through without a rate-limit check: the rate-limit storage failed.",
+                                  registry=self.registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method.upper() if method.upper() in _METHODS else "OTHER"
@@ -134,6 +137,10 @@ class Metrics:
     def record_usage(self, result: ChatResult) -> None:
         """The ``on_usage`` callback of ``copilot.llm.OpenAIChatModel``."""
         self.record_tokens(result.model, result.prompt_tokens, result.completion_tokens)
+
+    def record_rate_limit_unchecked(self) -> None:
+        """The ``on_unchecked`` callback of ``api.auth.Authenticator``."""
+        self._unchecked.inc()
 
     def record_suggestions(self, engine: str, sources: Iterable[str]) -> None:
         """Suggestions offered by ``engine``, one source (macro, knowledge, llm, clarify) each."""

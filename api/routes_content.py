@@ -15,6 +15,7 @@ from api.schemas import (
     DocumentDetail,
     DocumentInfo,
     DocumentList,
+    FlaggedDocument,
     IngestSummary,
     JobView,
     UploadResponse,
@@ -52,12 +53,13 @@ def _multipart_example(value: dict[str, Any]) -> dict[str, Any]:
 def _info(record: DocumentRecord) -> dict[str, Any]:
     return dict(document_id=record.document_id, title=record.title, kind=record.kind, version=record.version,
                 chunks=record.chunk_count, updated_at=record.updated_at, updated_by=record.updated_by,
-                source=record.source)
+                source=record.source, flagged=record.flagged)
 
 
 def _summary(report: IngestReport) -> IngestSummary:
     return IngestSummary(added=report.added, updated=report.updated, unchanged=report.unchanged,
-                         removed=report.removed, chunks=report.chunks, failed=report.failed)
+                         removed=report.removed, chunks=report.chunks, failed=report.failed,
+                         flagged=[FlaggedDocument.model_validate(f) for f in report.flagged])
 
 
 def router(service: Service) -> APIRouter:

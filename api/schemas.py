@@ -217,6 +217,34 @@ class FeedbackResponse(BaseModel):
 # --- knowledge ---
 
 
+_CUE_NAMES = ("The injection cues found: ignore_instructions, reveal_prompt, role_change, fake_delimiter, "
+              "tell_the_customer or addressed_to_model.")
+
+
+class FlaggedPassage(BaseModel):
+    """An excerpt of one passage that reads as prompt injection."""
+
+    section: str = Field(..., description="The heading path of the passage in the document (may be empty).")
+    cues: list[str] = Field(..., description=_CUE_NAMES.replace("found", "found in this passage"))
+    text: str = Field(..., description="At most 200 characters around the first cue, on one line, as plain text "
+                                       "(never render it as HTML).")
+
+
+class InjectionFlag(BaseModel):
+    """Passages of a document that read as prompt injection (text written to steer an AI model rather than to
+    inform a customer). They are never put in a prompt nor quoted in a suggestion; fix or remove the document."""
+
+    cues: list[str] = Field(..., description=_CUE_NAMES)
+    passages: int = Field(..., description="How many of the document's passages carry a cue.")
+    excerpts: list[FlaggedPassage] = Field(..., description="The first 3 flagged passages, as excerpts.")
+
+
+class FlaggedDocument(InjectionFlag):
+    """A document of an upload that reads as prompt injection."""
+
+    document_id: str = Field(..., description="The document id.")
+
+
 class DocumentInfo(BaseModel):
     """A live document of the tenant's knowledge."""
 
@@ -233,6 +261,9 @@ class DocumentInfo(BaseModel):
     updated_by: str = Field(..., description="The API key id (or 'cli') that made this version.")
     source: str = Field(..., description="Where it was ingested from: a path or URL, or api:<key id> for content "
                                          "written through the brand-voice, macro and playbook routes.")
+    flagged: InjectionFlag | None = Field(None, description="Set when passages of this version read as prompt "
+                                                            "injection (they are withheld from suggestions); null "
+                                                            "otherwise. A new version without them clears it.")
 
 
 class VersionInfo(BaseModel):
@@ -268,6 +299,10 @@ class IngestSummary(BaseModel):
     chunks: int = Field(..., description="Passages indexed by this upload.")
     failed: list[dict[str, str]] = Field(..., description="Files that could not be ingested, each with path (the "
                                                           "document id) and error; the others were ingested.")
+    flagged: list[FlaggedDocument] = Field(default_factory=list, description=(
+        "Documents indexed by this upload (added or updated) whose passages read as prompt injection: they are "
+        "live, but those passages are withheld from suggestions until the document is fixed. Unchanged "
+        "documents keep the flag shown in GET /v1/knowledge/documents."))
 
 
 class UploadResponse(BaseModel):
@@ -292,7 +327,7 @@ class JobView(BaseModel):
     current: str | None = Field(None, description="The item last worked on (a document id for ingest).")
     result: dict[str, Any] | None = Field(None, description="Once succeeded, the outcome: for ingest, the report "
                                                             "(added, updated, unchanged, removed, chunks, failed, "
-                                                            "...); else null.")
+                                                            "flagged, ...); else null.")
     error: str | None = Field(None, description="Once failed, why; else null.")
     created_at: datetime = Field(..., description="When it was queued.")
     updated_at: datetime = Field(..., description="When it last made progress or changed status.")

@@ -3,6 +3,7 @@ the engines, and does what a request asks on behalf of a principal (always withi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -17,11 +18,12 @@ from rapidfuzz.distance import Levenshtein
 
 from api.auth import Authenticator, Principal
 from api.evals import EngineTarget
+from api.job_owner import JobHeartbeat, JobOwner
 from api.schemas import ThreadListItem
 from api.store import AppendResult, Store, StoredThread, migrate
 from api.wiring import Engines
 from copilot.conversation import Message, Role, Thread, waiting_since
-from copilot.errors import CopilotError, DocumentError, InvalidInput, NotFound, TooLarge
+from copilot.errors import CopilotError, DocumentError, InvalidInput, NotFound, TooLarge, storage_error
 from copilot.nextactions import NextActions
 from copilot.pii import mask_personal_data
 from copilot.ports import ChatResult
@@ -65,21 +67,29 @@ class Service:
 
     def __init__(self, settings: Settings, *, knowledge: KnowledgeBase | None = None,
                  on_usage: Callable[[ChatResult], None] | None = None,
-                 on_suggestions: Callable[[SuggestionSet], None] | None = None) -> None:
-        """``on_usage`` sees each LLM answer's token counts, ``on_suggestions`` each suggestion set served."""
+                 on_suggestions: Callable[[SuggestionSet], None] | None = None,
+                 on_rate_limit_unchecked: Callable[[], None] | None = None) -> None:
+        """``on_usage`` sees each LLM answer's token counts, ``on_suggestions`` each suggestion set served,
+        ``on_rate_limit_unchecked`` each request let through because the rate-limit storage failed."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = knowledge.registry.engine if knowledge is not None else make_engine(settings.resolved_database_url)
+        engine = (knowledge.registry.engine if knowledge is not None
+                  else make_engine(settings.resolved_database_url, settings.database_timeout_s))
         self.schema_revision = migrate(engine)
         self.store = Store(engine)
         self.kb = knowledge or KnowledgeBase(settings, registry=Registry(engine, create_schema=False))
         self.engines = Engines(self.kb, settings, on_usage=on_usage)
         self.on_suggestions = on_suggestions
-        self.auth = Authenticator(self.store, settings.rate_limit)
+        self.auth = Authenticator(self.store, settings.rate_limit, settings.rate_limit_storage,
+                                  on_unchecked=on_rate_limit_unchecked)
         self.uploads_dir = settings.data_dir / "uploads"
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copilot-job")
         self._job_lock = threading.Lock()
-        self.store.fail_interrupted_jobs()
+        # other workers and servers share the jobs table: fail only the jobs whose process is provably gone
+        self.owner = JobOwner.current()
+        self.store.fail_interrupted_jobs(settings.job_stale_after_s, here=self.owner)
+        self._heartbeat = JobHeartbeat(self.store, self.owner, settings.job_stale_after_s)
+        self._heartbeat.start()
         # the first request of each tenant would otherwise build its indexes and models itself (seconds)
         threading.Thread(target=self._warm, name="copilot-warm", daemon=True).start()
 
@@ -92,6 +102,7 @@ class Service:
 
     def close(self) -> None:
         self._jobs.shutdown(wait=True, cancel_futures=False)
+        self._heartbeat.stop()
 
     # --- threads ---
 
@@ -205,7 +216,8 @@ class Service:
         paths = self._save(principal.tenant, uploads)
         if sum(len(u.data) for u in uploads) <= self.settings.upload_sync_bytes:
             return self._ingest_files(principal.tenant, paths, by=principal.key_id), None
-        job = self.store.create_job(principal.tenant, "ingest", total=len(paths), key_id=principal.key_id)
+        job = self.store.create_job(principal.tenant, "ingest", total=len(paths), key_id=principal.key_id,
+                                    owner=str(self.owner))
         self._jobs.submit(self._run_ingest_job, job.id, principal.tenant, paths, principal.key_id)
         return None, job.id
 
@@ -216,10 +228,15 @@ class Service:
             path = (root / upload.document_id).resolve()
             if root not in path.parents:
                 raise InvalidInput(f"invalid document id {upload.document_id!r}")
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".part")
-            tmp.write_bytes(upload.data)
-            tmp.replace(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(upload.data)
+                tmp.replace(path)
+            except OSError as exc:  # a full or read-only disk: a 503 that says so, not a 500
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+                raise storage_error(exc, f"saving the upload {upload.document_id!r}") from exc
             saved.append((path, upload.document_id))
         return saved
 
@@ -239,6 +256,7 @@ class Service:
                 report.chunks += part.chunks
                 report.chunks_removed += part.chunks_removed
                 report.failed += part.failed
+                report.flagged += part.flagged
             if progress:
                 progress(done, document_id)
         return report
@@ -268,7 +286,8 @@ class Service:
             baseline = self.store.eval_run(principal.tenant, baseline_run_id)
             if baseline is None:
                 raise NotFound(f"no eval run {baseline_run_id!r} to compare with", run_id=baseline_run_id)
-        job = self.store.create_job(principal.tenant, "eval", total=len(suite.cases), key_id=principal.key_id)
+        job = self.store.create_job(principal.tenant, "eval", total=len(suite.cases), key_id=principal.key_id,
+                                    owner=str(self.owner))
         self._jobs.submit(self._run_eval_job, job.id, principal, suite, engine, baseline)
         return job.id
 

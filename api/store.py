@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ from sqlalchemy import (
     delete,
     func,
     inspect,
+    or_,
     select,
     update,
 )
@@ -41,15 +42,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from api.job_owner import JobOwner
 from copilot.conversation import Customer, Message, Thread
 from copilot.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from copilot.suggest import SuggestionSet
-from knowledge.registry import Base, make_engine, transaction
+from knowledge.registry import Base, database_error, make_engine, transaction
 
 Role = Literal["agent", "content", "qa", "admin"]
 ROLES: tuple[str, ...] = ("agent", "content", "qa", "admin")
 FeedbackEvent = Literal["shown", "accepted", "edited", "rejected"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
+LIVE_JOB_STATUSES = ("queued", "running")
 KEY_PREFIX = "cpk_"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # the revision whose tables are exactly the knowledge registry's (databases made before migrations)
@@ -192,7 +195,7 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     current: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -201,6 +204,9 @@ class JobRow(Base):
     key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # the server process that runs it (``api.job_owner``), and when that process last said it still does
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 # --- records handed out -----------------------------------------------------------------------------
@@ -292,7 +298,7 @@ def migrate(engine: Engine) -> str:
             command.upgrade(config, "head")
             head = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
-        raise ServiceUnavailable(f"database unavailable: {exc.orig}") from exc
+        raise database_error(exc, engine, "database unavailable") from exc
     return head or ""
 
 
@@ -558,9 +564,11 @@ class Store:
 
     # --- jobs ---
 
-    def create_job(self, tenant: str, kind: str, *, total: int = 0, key_id: str | None = None) -> JobRecord:
+    def create_job(self, tenant: str, kind: str, *, total: int = 0, key_id: str | None = None,
+                   owner: str | None = None) -> JobRecord:
+        """A queued job; ``owner`` is the process that will run it (``str(JobOwner.current())``)."""
         row = JobRow(id=f"job_{uuid.uuid4().hex[:16]}", tenant=tenant, kind=kind, status="queued", done=0,
-                     total=total, key_id=key_id, created_at=_now(), updated_at=_now())
+                     total=total, key_id=key_id, created_at=_now(), updated_at=_now(), owner=owner)
         with self.session() as session:
             session.add(row)
         return _job(row)
@@ -606,14 +614,55 @@ class Store:
             return [{"id": r.id, "name": r.name, "engine": r.engine, "cases": r.cases, "passed": r.passed,
                      "metrics": r.metrics, "created_at": _aware(r.created_at) or _now()} for r in rows]
 
-    def fail_interrupted_jobs(self) -> int:
-        """Jobs left queued or running by a process that stopped: failed, so nobody waits on them."""
+    def touch_jobs(self, owner: str) -> int:
+        """Mark the queued and running jobs of ``owner`` as alive (its ``JobHeartbeat`` calls this)."""
         with self.session() as session:
-            result = session.execute(
-                update(JobRow).where(JobRow.status.in_(["queued", "running"]))
-                .values(status="failed", error="interrupted: the server stopped before the job finished; "
-                        "upload again (documents stay at the version they had)", updated_at=_now()))
-            return int(getattr(result, "rowcount", 0) or 0)
+            return _rowcount(session.execute(update(JobRow).where(
+                JobRow.owner == owner, JobRow.status.in_(LIVE_JOB_STATUSES)).values(heartbeat_at=_now())))
+
+    def fail_interrupted_jobs(self, stale_after_s: float, *, here: JobOwner | None = None) -> int:
+        """Fail the queued and running jobs that provably lost their process, so nobody waits on them; returns
+        how many. A job whose owner runs on this machine (``here``) is failed when that process is gone, and
+        kept while it runs; any other (another machine's, or one without an owner) once it showed no sign of
+        life, progress or heartbeat, for ``stale_after_s``. See ``api.job_owner``."""
+        here = here or JobOwner.current()
+        live = JobRow.status.in_(LIVE_JOB_STATUSES)
+        with self.session() as session:
+            rows = session.execute(select(JobRow.id, JobRow.owner).where(live)).all()
+        gone: dict[str, list[str]] = {}
+        unknown: list[str] = []
+        verdicts: dict[str, bool | None] = {}  # owner -> gone (True), running (False), can't tell (None)
+        for job_id, owner_text in rows:
+            key = owner_text or ""
+            if key not in verdicts:
+                owner = JobOwner.parse(key)
+                verdicts[key] = owner.is_gone() if owner is not None and owner.is_here(here) else None
+            if verdicts[key] is None:
+                unknown.append(job_id)
+            elif verdicts[key]:
+                gone.setdefault(key, []).append(job_id)
+        failed = 0
+        with self.session() as session:
+            for owner_text, ids in gone.items():
+                failed += _rowcount(session.execute(update(JobRow).where(JobRow.id.in_(ids), live).values(
+                    status="failed", updated_at=_now(),
+                    error=_interrupted(f"its server process ({owner_text}) stopped before it finished"))))
+            if unknown:
+                cutoff = _now() - timedelta(seconds=stale_after_s)
+                failed += _rowcount(session.execute(update(JobRow).where(
+                    JobRow.id.in_(unknown), live, JobRow.updated_at < cutoff,
+                    or_(JobRow.heartbeat_at.is_(None), JobRow.heartbeat_at < cutoff)).values(
+                    status="failed", updated_at=_now(),
+                    error=_interrupted(f"its server process showed no sign of life for {stale_after_s:.0f} s"))))
+        return failed
+
+
+def _interrupted(why: str) -> str:
+    return f"interrupted: {why}; start it again (an upload's documents stay at the version they had)"
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _check_ids(messages: Sequence[Message]) -> None:

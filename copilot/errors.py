@@ -17,11 +17,13 @@ CopilotError
 │   └── EmptyDocument
 ├── IndexMismatch              the stored index was built with another embedding model: reindex
 └── ServiceUnavailable         a backing store or model is down or not loaded (runtime failure)
+    ├── StorageUnwritable      the data volume is full or read-only: nothing more can be written
     └── LLMError               the LLM endpoint failed (LLMTimeout, LLMRateLimited, LLMBadOutput)
 """
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -115,6 +117,27 @@ class IndexMismatch(CopilotError):
 
 class ServiceUnavailable(CopilotError):
     type = "service-unavailable"
+
+
+class StorageUnwritable(ServiceUnavailable):
+    """The disk under the data directory or database is full or read-only; writes resume once it is not."""
+
+    type = "storage-unwritable"
+
+
+# errno values that say the volume itself refuses writes (not this one file)
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY = {errno.EROFS}
+
+
+def storage_error(exc: OSError, doing: str) -> ServiceUnavailable:
+    """An ``OSError`` met while writing, as the copilot's own error: StorageUnwritable when the volume is full or
+    read-only, ServiceUnavailable otherwise."""
+    if exc.errno in _FULL:
+        return StorageUnwritable(f"the disk is full (no space left) while {doing}: free space, then retry")
+    if exc.errno in _READ_ONLY:
+        return StorageUnwritable(f"the disk is read-only while {doing}: make it writable, then retry")
+    return ServiceUnavailable(f"cannot write while {doing}: {exc}")
 
 
 class LLMError(ServiceUnavailable):

@@ -19,8 +19,12 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default is a SQLite file in the data directory."
     )
     chroma_url: str | None = Field(
-        None, description="A Chroma server (http://host:port); default is an embedded PersistentClient."
+        None, description="A Chroma server (http://host:port, or http://host:port/DATABASE for a database of "
+                          "its own on a shared server, made when missing); default is an embedded PersistentClient."
     )
+    chroma_timeout_s: float = Field(10.0, gt=0, description="The most one call to the Chroma server may take.")
+    database_timeout_s: float = Field(5.0, gt=0, description="The most a connection to PostgreSQL may take to "
+                                                             "open (a server that is down answers 503 after it).")
 
     embeddings_provider: Literal["local", "openai-compatible"] = "local"
     embeddings_model: str = Field(
@@ -39,10 +43,21 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(8.0, gt=0)
 
     rate_limit: str = Field("600/minute", description="Requests per API key, as 'N/second|minute|hour'.")
+    rate_limit_storage: str = Field(
+        "memory://", description="Where the rate-limit counters live, as a `limits` storage URI: 'memory://' counts "
+                                 "in each process (with --workers N a key gets N times its rate); "
+                                 "'redis://host:6379/0' shares one budget per key between all workers and servers. "
+                                 "If Redis fails while serving, requests go through unlimited (a warning and the "
+                                 "copilot_rate_limit_unchecked_total metric) until it answers again.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest JSON request body.")
     max_thread_messages: int = Field(1000, ge=1, description="Most messages a kept thread may hold.")
     catch_up_after_s: float = Field(2 * 3600, gt=0, description="A thread quiet this long gets a catch-up summary.")
     upload_sync_bytes: int = Field(256 * 1024, ge=0, description="Larger uploads are ingested as a background job.")
+    job_stale_after_s: float = Field(
+        300.0, ge=4, description="A queued or running job of a process that cannot be checked from here (another "
+                                 "host or container) is failed once it showed no sign of life this long; each "
+                                 "process touches its own jobs every quarter of it. A job of a process of this "
+                                 "machine is failed as soon as that process is gone.")
     log_level: str = Field("INFO", description="Level of the JSON logs.")
 
     max_file_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Larger source files are refused.")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from copilot.errors import UnknownTenant
+from copilot.errors import ServiceUnavailable, StorageUnwritable, UnknownTenant
 from copilot.labelled_threads import LabelledThread
 from copilot.macros import Macro
 from copilot.playbooks import Playbook
@@ -15,10 +16,11 @@ from copilot.settings import Settings
 from copilot.suggest import TenantProfile
 from copilot.voice import BrandVoice
 from knowledge.chunking import Chunker
+from knowledge.consistency import IndexCheck
 from knowledge.documents import Kind, SourceDocument
 from knowledge.embeddings import embedder_from_settings
 from knowledge.ingest import Ingestor, IngestReport, ProgressCallback
-from knowledge.registry import DocumentRecord, Registry, VersionRecord, make_engine
+from knowledge.registry import DocumentRecord, Registry, VersionRecord, make_engine, volume_problem
 from knowledge.retrieval import HybridRetriever, RetrievalParams
 from knowledge.vectors import VectorIndex
 
@@ -30,11 +32,13 @@ class KnowledgeBase:
                  registry: Registry | None = None, params: RetrievalParams | None = None) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.registry = registry or Registry(make_engine(settings.resolved_database_url))
+        self.registry = registry or Registry(make_engine(settings.resolved_database_url,
+                                                         settings.database_timeout_s))
         self.embedder = embedder or embedder_from_settings(settings)
         self.vectors = VectorIndex(
             path=None if settings.chroma_url else settings.data_dir / "chroma",
             url=settings.chroma_url, model_name=self.embedder.name, dimension=self.embedder.dimension,
+            timeout_s=settings.chroma_timeout_s,
         )
         self.chunker = Chunker(max_tokens=settings.chunk_tokens,
                                overlap_tokens=settings.chunk_overlap_tokens)
@@ -58,23 +62,51 @@ class KnowledgeBase:
 
     # --- content ---
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A store's failure during a write, said as the full or read-only disk of the data directory when that is
+        the cause: the embedded Chroma's own message may not say so ("Failed to apply logs to the metadata
+        segment")."""
+        try:
+            yield
+        except ServiceUnavailable as exc:
+            local = not isinstance(exc, StorageUnwritable) and not self.settings.chroma_url
+            problem = volume_problem(self.settings.data_dir) if local else None
+            if problem is None:
+                raise
+            raise StorageUnwritable(f"the disk of the data directory {self.settings.data_dir} is {problem} "
+                                    f"({exc.message}): free space or make it writable, then retry") from exc
+
     def ingest(self, tenant: str, paths: Sequence[Path], *, prune: bool = False, by: str = "cli",
                progress: ProgressCallback | None = None) -> IngestReport:
-        return self.ingestor.ingest_paths(tenant, paths, prune=prune, by=by, progress=progress)
+        with self._writing():
+            return self.ingestor.ingest_paths(tenant, paths, prune=prune, by=by, progress=progress)
 
     def ingest_documents(self, tenant: str, documents: Sequence[SourceDocument], *,
                          by: str = "cli") -> IngestReport:
         self.registry.require_tenant(tenant)
         report = IngestReport()
-        for start in range(0, len(documents), 32):
-            self.ingestor.ingest_documents(tenant, documents[start : start + 32], report, by=by)
+        with self._writing():
+            for start in range(0, len(documents), 32):
+                self.ingestor.ingest_documents(tenant, documents[start : start + 32], report, by=by)
         return report
 
     def remove(self, tenant: str, document_id: str, *, by: str = "cli") -> int:
-        return self.ingestor.remove(tenant, document_id, by=by)
+        with self._writing():
+            return self.ingestor.remove(tenant, document_id, by=by)
 
     def reindex(self, tenant: str, progress: ProgressCallback | None = None) -> int:
-        return self.ingestor.reindex(tenant, progress)
+        with self._writing():
+            return self.ingestor.reindex(tenant, progress)
+
+    def check(self, tenant: str) -> IndexCheck:
+        """The vector index against the registry: vectors missing, of no live chunk, or that no query reaches."""
+        return self.ingestor.check(tenant)
+
+    def repair(self, tenant: str, progress: ProgressCallback | None = None) -> IndexCheck:
+        """Mend the vector index from the registry (every ingest of paths does it first); returns what was found."""
+        with self._writing():
+            return self.ingestor.repair(tenant, progress)
 
     def documents(self, tenant: str, kind: str | None = None) -> list[DocumentRecord]:
         return self.registry.documents(tenant, kind)

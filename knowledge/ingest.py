@@ -2,6 +2,9 @@
 
 A document version goes live only when its registry row commits, after its vectors are written; a
 crash before that leaves unreferenced vectors that are swept later, never a half-indexed document.
+An ingest of paths first mends the vector index from the registry (``knowledge.consistency``), so
+re-running the ingest a crash interrupted finishes the job. A store that is down, full or read-only
+stops the ingest with its error: what committed before stays, the rest is ingested again next time.
 """
 
 from __future__ import annotations
@@ -14,14 +17,23 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from copilot.errors import CopilotError, DocumentError, InvalidInput
+from copilot.errors import (
+    CopilotError,
+    DocumentError,
+    InvalidInput,
+    ServiceUnavailable,
+    StorageUnwritable,
+    storage_error,
+)
+from copilot.injection import injection_flag
 from copilot.ports import Embedder
 from knowledge.chunking import Chunker
+from knowledge.consistency import IndexCheck, check_index
 from knowledge.documents import SEARCHABLE_KINDS, Chunk, SourceDocument, embed_text
 from knowledge.loaders import file_format, load_document
-from knowledge.registry import Registry
+from knowledge.registry import ChunkRecord, Registry
 from knowledge.vectors import VectorIndex
 
 IGNORE_FILE = ".copilotignore"
@@ -38,11 +50,16 @@ class IngestReport:
     chunks: int = 0
     chunks_removed: int = 0
     ignored: int = 0
+    # documents indexed now whose passages read as prompt injection: document_id plus the injection flag
+    flagged: list[dict[str, Any]] = field(default_factory=list)
+    # what the vector index held wrongly when the ingest began (a crash, a lost file), mended from the registry
+    repaired: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
                 "removed": self.removed, "failed": self.failed, "chunks": self.chunks,
-                "chunks_removed": self.chunks_removed, "ignored": self.ignored}
+                "chunks_removed": self.chunks_removed, "ignored": self.ignored, "flagged": self.flagged,
+                "repaired": self.repaired}
 
 
 @dataclass(frozen=True)
@@ -113,13 +130,16 @@ def tenant_write_lock(lock_dir: Path | None, tenant: str) -> Iterator[None]:
     if lock_dir is None:
         yield
         return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{tenant}.lock", "a+") as handle:
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        handle = os.open(lock_dir / f"{tenant}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a full or read-only disk: said as such, not as a bug
+        raise storage_error(exc, f"opening the write lock of tenant {tenant!r} in {lock_dir}") from exc
+    try:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def _under(source: str, roots: Sequence[Path]) -> bool:
@@ -151,7 +171,11 @@ class Ingestor:
         report = IngestReport()
         with tenant_write_lock(self.lock_dir, tenant):
             files = discover(paths, report)
-            self._sweep(tenant)
+            found = self._repair(tenant)
+            if not found.ok:
+                report.repaired = {"orphans": sum(len(k.orphans) for k in found.kinds),
+                                   "missing": sum(len(k.missing) for k in found.kinds),
+                                   "unreachable": sum(k.unreachable for k in found.kinds)}
             seen: dict[str, str] = {}
             documents: list[SourceDocument] = []
             sections = 0
@@ -208,16 +232,24 @@ class Ingestor:
                       for document, _, chunks in pending for c in chunks if c.kind in SEARCHABLE_KINDS]
         try:
             self._write_vectors(tenant, searchable)
+        except ServiceUnavailable:  # the store or model is down, full or read-only: the next batch would fail too
+            raise
         except CopilotError as exc:  # nothing of this batch went live: each document is reported
             report.failed.extend({"path": d.source, "error": exc.message} for d, _, _ in pending)
             return
         stale: list[tuple[str, str]] = []
         for document, digest, chunks in pending:
+            # flagged for content owners; the engines withhold such passages at query time anyway
+            flag = injection_flag((c.section, c.text) for c in chunks)
             try:
-                action, old = self.registry.commit_document(tenant, document, digest, chunks, by)
+                action, old = self.registry.commit_document(tenant, document, digest, chunks, by, flagged=flag)
+            except StorageUnwritable:  # no document after it could commit either; its vectors are swept later
+                raise
             except CopilotError as exc:  # its vectors stay unreferenced until the next sweep
                 report.failed.append({"path": document.source, "error": exc.message})
                 continue
+            if flag:
+                report.flagged.append({"document_id": document.document_id, **flag})
             new_ids = {c.chunk_id for c in chunks}
             stale.extend((cid, kind) for cid, kind in old if cid not in new_ids)
             report.chunks += len(chunks)
@@ -239,19 +271,33 @@ class Ingestor:
         report.chunks_removed += len(old)
         return len(old)
 
-    def sweep(self, tenant: str) -> int:
+    def check(self, tenant: str) -> IndexCheck:
+        """The vector index against the registry (under the write lock: an ingest's staged vectors are no orphans)."""
+        self.registry.require_tenant(tenant)
         with tenant_write_lock(self.lock_dir, tenant):
-            return self._sweep(tenant)
+            return check_index(self.vectors, tenant, self._searchable_rows(tenant))
 
-    def _sweep(self, tenant: str) -> int:
-        """Delete vectors that no live registry row refers to (left by a crash mid-ingest)."""
-        live = {row.chunk_id for row in self.registry.chunks(tenant)}
-        swept = 0
-        for kind in SEARCHABLE_KINDS:
-            orphans = sorted(self.vectors.ids(tenant, kind.value) - live)
-            self.vectors.delete(tenant, kind.value, orphans)
-            swept += len(orphans)
-        return swept
+    def repair(self, tenant: str, progress: ProgressCallback | None = None) -> IndexCheck:
+        """Mend the vector index from the registry; returns what was found before."""
+        self.registry.require_tenant(tenant)
+        with tenant_write_lock(self.lock_dir, tenant):
+            return self._repair(tenant, progress)
+
+    def _repair(self, tenant: str, progress: ProgressCallback | None = None) -> IndexCheck:
+        """Delete orphan vectors, embed missing chunks again, and rebuild a kind whose graph lost vectors."""
+        rows = self._searchable_rows(tenant)
+        found = check_index(self.vectors, tenant, rows)
+        for kind in found.kinds:
+            if kind.unreachable:  # the ids are listed but not searchable: only a new collection mends that
+                self.vectors.drop_tenant(tenant, [kind.kind])
+                self._embed_rows(tenant, [r for r in rows if r.kind == kind.kind], progress)
+                continue
+            self.vectors.delete(tenant, kind.kind, sorted(kind.orphans))
+            self._embed_rows(tenant, [r for r in rows if r.chunk_id in kind.missing], progress)
+        return found
+
+    def _searchable_rows(self, tenant: str) -> list[ChunkRecord]:
+        return self.registry.chunks(tenant, kinds=[k.value for k in SEARCHABLE_KINDS])
 
     def reindex(self, tenant: str, progress: ProgressCallback | None = None) -> int:
         """Rebuild the tenant's vector collections from the registry (after a model change or lost index)."""
@@ -261,7 +307,12 @@ class Ingestor:
 
     def _reindex(self, tenant: str, progress: ProgressCallback | None) -> int:
         self.vectors.drop_tenant(tenant, [k.value for k in SEARCHABLE_KINDS])
-        rows = [r for r in self.registry.chunks(tenant) if r.kind in {k.value for k in SEARCHABLE_KINDS}]
+        rows = self._searchable_rows(tenant)
+        self._embed_rows(tenant, rows, progress)
+        return len(rows)
+
+    def _embed_rows(self, tenant: str, rows: Sequence[ChunkRecord], progress: ProgressCallback | None) -> None:
+        """Embed live chunks again from their registry text and store their vectors."""
         for start in range(0, len(rows), self.batch_chunks):
             batch = rows[start : start + self.batch_chunks]
             self._write_vectors(tenant, [
@@ -269,7 +320,6 @@ class Ingestor:
                 for r in batch])
             if progress:
                 progress(Progress(min(start + len(batch), len(rows)), len(rows), ""))
-        return len(rows)
 
     def _write_vectors(self, tenant: str, items: Sequence[_VectorItem]) -> None:
         """Embed and store, one write per kind."""

@@ -7,11 +7,14 @@ retrieval and swept on the next ingest. ``reindex`` rebuilds the vector index fr
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -32,7 +35,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from copilot.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TenantExists, UnknownTenant
+from copilot.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    StorageUnwritable,
+    TenantExists,
+    UnknownTenant,
+)
 from knowledge.documents import Chunk, SourceDocument
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}[a-z0-9]$")
@@ -118,6 +129,8 @@ class DocumentRecord:
     payload: dict[str, Any] | None
     updated_at: datetime
     updated_by: str
+    # set when passages of this version read as prompt injection (copilot.injection.injection_flag's shape)
+    flagged: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,14 +160,28 @@ class VersionRecord:
     by: str
 
 
+# The injection flag is kept in the payload column under this key, so no schema change was needed; readers
+# of a DocumentRecord see the document's own payload and the flag apart.
+FLAG_KEY = "_injection_flag"
+
+
+def _stored_payload(payload: dict[str, Any] | None, flagged: dict[str, Any] | None) -> dict[str, Any] | None:
+    own = {k: v for k, v in payload.items() if k != FLAG_KEY} if payload is not None else None
+    return own if not flagged else {**(own or {}), FLAG_KEY: flagged}
+
+
 def _record(row: DocumentRow) -> DocumentRecord:
+    payload, flagged = row.payload, None
+    if payload is not None and FLAG_KEY in payload:
+        flagged = payload[FLAG_KEY]
+        payload = {k: v for k, v in payload.items() if k != FLAG_KEY} or None
     return DocumentRecord(
         row.tenant, row.document_id, row.title, row.kind, row.source, row.locale, list(row.tags or []),
-        row.content_hash, row.version, row.chunk_count, row.payload, row.updated_at, row.updated_by,
+        row.content_hash, row.version, row.chunk_count, payload, row.updated_at, row.updated_by, flagged,
     )
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connect_timeout_s: float = 5.0) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -167,7 +194,54 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):  # libpq waits for a connection as long as the OS does (minutes) otherwise
+        connect_args["connect_timeout"] = max(1, round(connect_timeout_s))
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+_FULL_BELOW = 256 * 1024  # bytes free under which a SQLite volume counts as full (a page write needs some)
+
+
+def volume_problem(folder: Path) -> str | None:
+    """'full' or 'read-only' when the disk of ``folder`` cannot take writes; None otherwise."""
+    try:
+        if shutil.disk_usage(folder).free < _FULL_BELOW:
+            return "full"
+        if not os.access(folder, os.W_OK):  # EROFS even for root
+            return "read-only"
+    except OSError:
+        return None
+    return None
+
+
+def _volume_problem(engine: Engine | None) -> str | None:
+    """``volume_problem`` of a SQLite file's folder (None for another database).
+
+    SQLite says "disk I/O error" or "unable to open database file" when it cannot create its -wal or -shm file,
+    which does not name the cause."""
+    if engine is None or engine.url.get_backend_name() != "sqlite":
+        return None
+    database = (engine.url.database or "").removeprefix("file:")
+    if not database or database == ":memory:":
+        return None
+    return volume_problem(Path(database).resolve().parent)
+
+
+def database_error(exc: SQLAlchemyError, engine: Engine | None, what: str = "database error") -> ServiceUnavailable:
+    """A database failure as the copilot's own error: StorageUnwritable when the database's disk is full or
+    read-only (SQLite's SQLITE_FULL or SQLITE_READONLY*, PostgreSQL's disk_full or read_only_sql_transaction, or
+    any SQLite error on a volume without free space), ServiceUnavailable otherwise."""
+    orig = getattr(exc, "orig", None) or exc
+    name = str(getattr(orig, "sqlite_errorname", "") or "")
+    state = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
+    volume = _volume_problem(engine) if isinstance(exc, OperationalError) else None
+    if volume == "full" or name == "SQLITE_FULL" or state == "53100":
+        return StorageUnwritable(f"the database cannot be written, its disk is full ({orig}): free space, then retry")
+    if volume == "read-only" or name.startswith("SQLITE_READONLY") or state == "25006":
+        return StorageUnwritable(f"the database cannot be written, it is read-only ({orig}): make it writable, "
+                                 "then retry")
+    return ServiceUnavailable(f"{what}: {orig}")
 
 
 @contextmanager
@@ -182,7 +256,8 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
             raise Conflict(f"the change conflicts with another one made at the same time: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             session.rollback()
-            raise ServiceUnavailable(f"database error: {getattr(exc, 'orig', exc)}") from exc
+            bind = sessions.kw.get("bind")
+            raise database_error(exc, bind if isinstance(bind, Engine) else None) from exc
 
 
 class Registry:
@@ -197,7 +272,7 @@ class Registry:
                 tables = [Base.metadata.tables[t.__tablename__] for t in REGISTRY_TABLES]
                 Base.metadata.create_all(engine, tables=tables)
             except OperationalError as exc:
-                raise ServiceUnavailable(f"database unavailable: {exc.orig}") from exc
+                raise database_error(exc, engine, "database unavailable") from exc
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def session(self) -> AbstractContextManager[Session]:
@@ -266,8 +341,13 @@ class Registry:
             return [VersionRecord(r.version, r.content_hash, r.action, r.chunk_count, r.at, r.by) for r in rows]
 
     def commit_document(self, tenant: str, document: SourceDocument, content_hash: str,
-                        chunks: Sequence[Chunk], by: str) -> tuple[str, list[tuple[str, str]]]:
-        """Make this version live in one transaction; returns the action and the (id, kind) of old chunks."""
+                        chunks: Sequence[Chunk], by: str, *,
+                        flagged: dict[str, Any] | None = None) -> tuple[str, list[tuple[str, str]]]:
+        """Make this version live in one transaction; returns the action and the (id, kind) of old chunks.
+
+        ``flagged`` is what to tell content owners of its passages that read as prompt injection (None clears
+        the flag of an earlier version).
+        """
         now = _now()
         with self.session() as session:
             row = session.get(DocumentRow, (tenant, document.document_id), with_for_update=True)
@@ -288,7 +368,8 @@ class Registry:
             version = 1 if row is None else row.version + 1
             values = dict(title=document.title, kind=document.kind.value, source=document.source,
                           locale=document.locale, tags=document.tags, content_hash=content_hash,
-                          version=version, chunk_count=len(chunks), payload=document.payload,
+                          version=version, chunk_count=len(chunks),
+                          payload=_stored_payload(document.payload, flagged),
                           updated_at=now, updated_by=by)
             if row is None:
                 session.add(DocumentRow(tenant=tenant, document_id=document.document_id, **values))

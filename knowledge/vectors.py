@@ -17,6 +17,7 @@ from copilot.errors import IndexMismatch, ServiceUnavailable
 from copilot.ports import Matrix, Vector
 
 _BATCH = 4000  # ids per Chroma call
+_DEFAULT_DATABASE = "default_database"
 T = TypeVar("T")
 
 
@@ -24,11 +25,42 @@ def _is_gone(exc: Exception) -> bool:
     return type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc)
 
 
+def _server_client(chromadb: Any, url: str, settings: Any, timeout_s: float) -> Any:
+    """A client of the Chroma server at ``url`` whose calls time out (chromadb's own never do: a server that
+    stops answering would hold every request that searches)."""
+    import httpx
+
+    parsed = urlparse(url)
+    host, port, ssl = parsed.hostname or "127.0.0.1", parsed.port or 8000, parsed.scheme == "https"
+    database = parsed.path.strip("/") or _DEFAULT_DATABASE
+    if database != _DEFAULT_DATABASE:
+        from chromadb.config import Settings as ChromaSettings
+
+        admin = chromadb.AdminClient(ChromaSettings(
+            anonymized_telemetry=False, chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=host,
+            chroma_server_http_port=port, chroma_server_ssl_enabled=ssl))
+        try:
+            admin.get_database(database)
+        except Exception:  # missing: make it (a worker beside this one may have just made it)
+            try:
+                admin.create_database(database)
+            except Exception as exc:
+                if "exists" not in str(exc).lower():
+                    raise
+    client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings, database=database)
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0))
+    return client
+
+
 class VectorIndex:
     """Vectors of chunks, kept per (tenant, kind) in Chroma collections."""
 
     def __init__(self, *, path: Path | None = None, url: str | None = None,
-                 model_name: str, dimension: int) -> None:
+                 model_name: str, dimension: int, timeout_s: float = 10.0) -> None:
+        """``url``: a Chroma server, ``http://host:port[/database]`` (the database is made when missing; several
+        deployments can share one server that way); ``timeout_s``: the most one call to that server may take."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -36,11 +68,7 @@ class VectorIndex:
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
             if url:
-                parsed = urlparse(url)
-                self._client = chromadb.HttpClient(
-                    host=parsed.hostname or "127.0.0.1", port=parsed.port or 8000,
-                    ssl=parsed.scheme == "https", settings=chroma_settings,
-                )
+                self._client = _server_client(chromadb, url, chroma_settings, timeout_s)
             else:
                 assert path is not None
                 path.mkdir(parents=True, exist_ok=True)

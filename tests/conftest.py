@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from copilot.settings import Settings  # noqa: E402
 from knowledge.base import KnowledgeBase  # noqa: E402
 from knowledge.embeddings import LocalEmbedder  # noqa: E402
 from tests.fakellm import FakeLLM  # noqa: E402
+from tests.servers import ChromaServer, postgres_database  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "brightwave"
@@ -48,8 +50,33 @@ def embedder() -> LocalEmbedder:
     return LocalEmbedder(cache_dir=MODEL_CACHE)
 
 
+# COPILOT_TEST_BACKEND=server runs what uses ``settings`` on a Chroma server (started here on loopback, one
+# database per test) and a PostgreSQL database per test (COPILOT_TEST_POSTGRES_URL), as several workers would
+BACKEND = os.environ.get("COPILOT_TEST_BACKEND", "embedded")
+if BACKEND not in ("embedded", "server"):
+    raise pytest.UsageError(f"COPILOT_TEST_BACKEND is 'embedded' or 'server', not {BACKEND!r}")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    """A Chroma server for the session (``chroma run`` on loopback)."""
+    with ChromaServer(tmp_path_factory.mktemp("chroma-server") / "index") as server:
+        yield server
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def server_settings(tmp_path: Path, chroma_server: ChromaServer) -> Iterator[Settings]:
+    """Settings of the server configuration: this test's own Chroma database and PostgreSQL database."""
+    with postgres_database() as url:
+        yield Settings(data_dir=tmp_path / "data", database_url=url,  # type: ignore[call-arg]
+                       chroma_url=f"{chroma_server.url}/{tmp_path.name[:40]}-{uuid.uuid4().hex[:8]}",
+                       _env_file=None)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if BACKEND == "server":
+        return request.getfixturevalue("server_settings")  # type: ignore[no-any-return]
     return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
 
 

@@ -23,11 +23,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(env: dict[str, str], log_path: Path, *, ready_s: float = 90) -> Iterator[str]:
-    """The server's base URL once /readyz answers 200; its output goes to ``log_path``; stopped on exit."""
+def served(env: dict[str, str], log_path: Path, *, ready_s: float = 90, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """The server's base URL once /readyz answers 200; its output goes to ``log_path``; stopped on exit.
+    ``args``: more ``copilot serve`` options (``--workers 2``)."""
     port = free_port()
     log = log_path.open("w")
-    process = subprocess.Popen([*COPILOT, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen([*COPILOT, "serve", "--port", str(port), *args], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_s

@@ -33,7 +33,7 @@ export function renderDocuments() {
     el("td", { class: "id" }, el("button", {
       type: "button", class: "link doc-open", "aria-current": d.document_id === selected ? "true" : null,
       onclick: () => showDocument(d.document_id), text: d.document_id })),
-    el("td", {}, el("span", { class: "badge", text: d.kind })),
+    el("td", {}, el("span", { class: "badge", text: d.kind }), d.flagged ? " " : null, flagBadge(d.flagged)),
     el("td", { class: "wrap", text: d.title }),
     el("td", { class: "num", text: `v${d.version}` }),
     el("td", { class: "num", text: d.chunks }),
@@ -41,6 +41,23 @@ export function renderDocuments() {
     el("td", { class: "wrap", text: d.updated_by })));
   fill($("documents").tBodies[0],
     ...(rows.length ? rows : [emptyRow(7, documents.length ? "No document matches the filter." : "No documents yet.")]));
+}
+
+// passages that read as prompt injection: always set as text, never as HTML (the excerpts are stored content)
+function flagBadge(flagged) {
+  if (!flagged) return null;
+  return el("span", { class: "badge bad flagged", title: `Reads as prompt injection: ${flagged.cues.join(", ")}`,
+                      text: "flagged" });
+}
+
+function flagDetail(flagged) {
+  return el("div", { class: "flag-detail", id: "document-flag", role: "note" },
+    el("p", {}, el("strong", { text: "Flagged: " }),
+      `${flagged.passages} passage${flagged.passages === 1 ? "" : "s"} read as prompt injection ` +
+      `(${flagged.cues.join(", ")}). They are left out of suggestions until the document is fixed.`),
+    el("ul", {}, ...flagged.excerpts.map((x) =>
+      el("li", {}, x.section ? el("em", { text: `${x.section}: ` }) : null, el("q", { text: x.text }),
+        ` (${x.cues.join(", ")})`))));
 }
 
 async function showDocument(id) {
@@ -52,6 +69,7 @@ async function showDocument(id) {
     const heading = el("h3", { id: "detail-h", tabindex: "-1", text: d.title || d.document_id });
     fill(panel,
       heading,
+      d.flagged ? flagDetail(d.flagged) : null,
       el("dl", { class: "facts" },
         el("dt", { text: "Document id" }), el("dd", {}, el("code", { text: d.document_id })),
         el("dt", { text: "Kind" }), el("dd", { text: d.kind }),

@@ -124,11 +124,13 @@ function reportLine(r) {
   const parts = [`${r.added ?? 0} added`, `${r.updated ?? 0} updated`, `${r.unchanged ?? 0} unchanged`];
   if (r.removed) parts.push(`${r.removed} removed`);
   parts.push(`${(r.failed || []).length} failed`);
+  if (r.flagged?.length) parts.push(`${r.flagged.length} flagged`);
   return parts.join(", ");
 }
 
 function renderReport(r) {
   const failed = r.failed || [];
+  const flagged = r.flagged || [];
   fill($("upload-report"),
     el("h3", { text: "Ingest report" }),
     el("dl", { class: "stats", id: "ingest-report" },
@@ -138,7 +140,16 @@ function renderReport(r) {
     failed.length ? el("div", {},
       el("h4", { class: "failed", text: "Not ingested" }),
       el("ul", { id: "ingest-failed" }, ...failed.map((f) =>
-        el("li", {}, el("code", { text: f.path }), `: ${f.error}`)))) : null);
-  if (failed.length) notify(`${failed.length} file${failed.length === 1 ? " was" : "s were"} not ingested: see the report.`, "error");
+        el("li", {}, el("code", { text: f.path }), `: ${f.error}`)))) : null,
+    flagged.length ? el("div", {},
+      el("h4", { class: "failed", text: "Flagged as prompt injection" }),
+      el("p", { class: "muted", text: "Live, but these passages are left out of suggestions until the document is fixed." }),
+      el("ul", { id: "ingest-flagged" }, ...flagged.map((f) =>
+        el("li", {}, el("code", { text: f.document_id }), `: ${f.cues.join(", ")}`)))) : null);
+  const problems = [
+    failed.length ? `${failed.length} file${failed.length === 1 ? " was" : "s were"} not ingested.` : null,
+    flagged.length ? `${flagged.length} document${flagged.length === 1 ? " reads" : "s read"} as prompt injection.` : null,
+  ].filter(Boolean);
+  if (problems.length) notify(`${problems.join(" ")} See the report.`, "error");
   else notify(`Uploaded: ${reportLine(r)}.`);
 }

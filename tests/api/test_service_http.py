@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from api.deps import PROBLEM
+from api.job_owner import JobOwner
+from api.service import Service
+from api.store import JobRow
 from copilot.errors import InvalidInput
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
@@ -124,9 +128,33 @@ def test_a_large_upload_runs_as_a_job_with_progress(api: Api) -> None:
     api.service.wait_for_jobs()
     job = api.client.get(f"/v1/jobs/{job_id}", headers=api.headers("content")).json()
     assert (job["status"], job["done"], job["total"], job["progress"]) == ("succeeded", 2, 2, 1.0)
+    with api.service.store.session() as session:
+        assert session.get(JobRow, job_id).owner == str(JobOwner.current())  # type: ignore[union-attr]
     assert job["result"]["added"] == 1 and job["result"]["failed"][0]["path"] == "broken.pdf"
     found = api.client.get("/v1/knowledge/search", headers=api.headers("agent"), params={"q": "roaming charge"})
     assert found.json()["results"][0]["document_id"] == "roaming.md"
+
+
+def test_a_second_worker_starting_fails_only_the_jobs_of_gone_processes(api: Api, kb: KnowledgeBase) -> None:
+    store = api.service.store
+    other_server = subprocess.Popen(["sleep", "120"])
+    crashed = subprocess.Popen(["sleep", "0"])
+    crashed_owner = JobOwner.of_pid(crashed.pid)
+    crashed.wait()
+    try:
+        jobs = {"this worker's": store.create_job("acme", "ingest", owner=str(api.service.owner)).id,
+                "another live server's": store.create_job("acme", "eval",
+                                                          owner=str(JobOwner.of_pid(other_server.pid))).id,
+                "a crashed worker's": store.create_job("acme", "ingest", owner=str(crashed_owner)).id}
+        store.update_job(jobs["another live server's"], status="running", done=1)
+
+        Service(api.service.settings, knowledge=kb).close()  # a second worker (or a restarted one) starts
+
+        status = {name: store.job("acme", job_id).status for name, job_id in jobs.items()}
+    finally:
+        other_server.kill()
+        other_server.wait()
+    assert status == {"this worker's": "queued", "another live server's": "running", "a crashed worker's": "failed"}
 
 
 def test_replacing_a_document_bumps_its_version_and_search_sees_the_new_text(api: Api) -> None:

@@ -7,18 +7,23 @@ reason shown, only when no server answers on 127.0.0.1:5432.
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, text, update
 from sqlalchemy.engine import Engine
 
-from api.store import Store, migrate
+from api.job_owner import JobHeartbeat, JobOwner
+from api.store import JobRow, Store, alembic_config, migrate
 from copilot.conversation import Message, Thread
 from copilot.errors import Conflict, InvalidInput, NotFound
 from copilot.suggest import Citation, Suggestion, SuggestionSet
@@ -183,14 +188,121 @@ def test_suggestions_feedback_and_audit_are_kept_per_tenant(store: Store) -> Non
     assert store.audit_log("globex") == []
 
 
+@pytest.fixture
+def other_process() -> Iterator[JobOwner]:
+    """Another live process of this machine, as another worker or server is."""
+    process = subprocess.Popen(["sleep", "120"])
+    try:
+        yield JobOwner.of_pid(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _gone_process() -> JobOwner:
+    """A process of this machine that ran and exited, as a worker that crashed has."""
+    process = subprocess.Popen(["sleep", "0"])
+    owner = JobOwner.of_pid(process.pid)
+    process.wait()
+    return owner
+
+
+def _age(store: Store, job_id: str, seconds: float) -> None:
+    """Make a job look as if nothing touched it for ``seconds``."""
+    with store.session() as session:
+        session.execute(update(JobRow).where(JobRow.id == job_id).values(
+            updated_at=datetime.now(UTC) - timedelta(seconds=seconds)))
+
+
 def test_jobs_report_progress_and_interrupted_ones_fail(store: Store) -> None:
-    job = store.create_job("acme", "ingest", total=4, key_id="key_1")
+    job = store.create_job("acme", "ingest", total=4, key_id="key_1", owner=str(_gone_process()))
     store.update_job(job.id, status="running", done=2, current="faq.csv")
 
     seen = store.job("acme", job.id)
     assert (seen.status, seen.done, seen.total, seen.current) == ("running", 2, 4, "faq.csv")
     with pytest.raises(NotFound):
         store.job("globex", job.id)
-    assert store.fail_interrupted_jobs() == 1
+    assert store.fail_interrupted_jobs(300) == 1
     failed = store.job("acme", job.id)
     assert failed.status == "failed" and "interrupted" in (failed.error or "")
+
+
+def test_a_starting_process_fails_only_jobs_whose_process_is_gone(store: Store, other_process: JobOwner) -> None:
+    here = JobOwner.current()
+    elsewhere = replace(other_process, host="another-host")
+    reused_pid = replace(here, started=str(int(here.started or "0") + 1))  # our pid, another process's start
+    jobs = {name: store.create_job("acme", "ingest", owner=str(owner)).id for name, owner in [
+        ("this process", here), ("live other process", other_process), ("dead pid", _gone_process()),
+        ("reused pid", reused_pid), ("other host, recent", elsewhere), ("other host, stale", elsewhere)]}
+    jobs["no owner, recent"] = store.create_job("acme", "ingest").id
+    jobs["no owner, stale"] = store.create_job("acme", "eval").id
+    store.update_job(jobs["live other process"], status="running", done=1)
+    for name in ("other host, stale", "no owner, stale"):
+        _age(store, jobs[name], 600)
+
+    failed = store.fail_interrupted_jobs(300, here=here)
+
+    status = {name: store.job("acme", job_id).status for name, job_id in jobs.items()}
+    assert status == {"this process": "queued", "live other process": "running", "dead pid": "failed",
+                      "reused pid": "failed", "other host, recent": "queued", "other host, stale": "failed",
+                      "no owner, recent": "queued", "no owner, stale": "failed"}
+    assert failed == 4
+    assert "stopped" in (store.job("acme", jobs["dead pid"]).error or "")
+    assert "no sign of life for 300 s" in (store.job("acme", jobs["no owner, stale"]).error or "")
+
+
+def test_a_heartbeat_keeps_a_quiet_job_of_another_host_alive(store: Store) -> None:
+    elsewhere = replace(JobOwner.current(), host="another-host")
+    waiting = store.create_job("acme", "ingest", owner=str(elsewhere))  # queued behind a long job: no progress
+    _age(store, waiting.id, 600)
+
+    assert store.touch_jobs(str(elsewhere)) == 1
+    assert store.fail_interrupted_jobs(300) == 0
+    assert store.job("acme", waiting.id).status == "queued"
+
+
+def test_a_processs_heartbeat_touches_its_jobs_and_fails_those_of_gone_processes(store: Store) -> None:
+    here = JobOwner.current()
+    mine = store.create_job("acme", "ingest", owner=str(here))
+    crashed = store.create_job("acme", "ingest", owner=str(_gone_process()))
+    heartbeat = JobHeartbeat(store, here, stale_after_s=0.2)  # beats every 0.05 s
+    heartbeat.start()
+    try:
+        deadline = time.monotonic() + 10
+        while store.job("acme", crashed.id).status != "failed":
+            assert time.monotonic() < deadline, "the heartbeat never failed the crashed process's job"
+            time.sleep(0.02)
+    finally:
+        heartbeat.stop()
+    with store.session() as session:
+        assert session.get(JobRow, mine.id).heartbeat_at is not None  # type: ignore[union-attr]
+    assert store.job("acme", mine.id).status == "queued"
+
+
+def test_owners_read_back_and_another_machines_pid_is_never_judged(other_process: JobOwner) -> None:
+    assert JobOwner.parse(str(other_process)) == other_process
+    assert JobOwner.parse("") is None and JobOwner.parse("legacy") is None
+    assert not other_process.is_gone() and _gone_process().is_gone()
+    assert not replace(other_process, namespace="1").is_here(JobOwner.current())
+
+
+def test_the_job_owner_migration_upgrades_a_database_with_jobs(engine: Engine) -> None:
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    Registry(engine, create_schema=False).create_tenant("acme")
+    before = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(text("insert into jobs (id, tenant, kind, status, done, total, created_at, updated_at) "
+                                "values ('job_old', 'acme', 'ingest', 'running', 1, 3, :at, :at)"), {"at": before})
+
+    migrate(engine)
+
+    columns = {c["name"] for c in inspect(engine).get_columns("jobs")}
+    assert {"owner", "heartbeat_at"} <= columns
+    store = Store(engine)
+    assert store.fail_interrupted_jobs(300) == 0  # a job of the old version's process, still fresh: kept
+    assert store.job("acme", "job_old").status == "running"
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,10 +80,11 @@ class CrashingRegistry(Registry):
     error: Exception = RuntimeError("simulated crash between the vector write and the commit")
 
     def commit_document(self, tenant: str, document: SourceDocument, content_hash: str,
-                        chunks: Sequence[Chunk], by: str) -> tuple[str, list[tuple[str, str]]]:
+                        chunks: Sequence[Chunk], by: str, *,
+                        flagged: dict[str, Any] | None = None) -> tuple[str, list[tuple[str, str]]]:
         if document.document_id == self.crash_on:
             raise self.error
-        return super().commit_document(tenant, document, content_hash, chunks, by)
+        return super().commit_document(tenant, document, content_hash, chunks, by, flagged=flagged)
 
 
 @pytest.fixture

@@ -18,6 +18,14 @@ from copilot.settings import Settings
 from tests.fakellm import FakeLLM
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
+# The injection cues each document of corpus/hostile carries in what the loaders keep of it
+HOSTILE_CUES = {
+    "billing-update.md": ["ignore_instructions", "role_change", "tell_the_customer"],
+    "direct-debit-help.txt": ["addressed_to_model"],
+    "late-fees.md": ["addressed_to_model"],
+    "plan-changes.html": ["role_change", "addressed_to_model"],
+    "refund-faq.json": ["reveal_prompt"],
+}
 # A passage block of the llm engine's prompt: <<data-NONCE passage P1 title="...">> text <<end-NONCE>>
 PASSAGE_BLOCK = re.compile(r"<<data-(\w+) passage (P\d+) title=\"[^\"]*\">>\n(.*?)\n<<end-\1>>", re.DOTALL)
 
