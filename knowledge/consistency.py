@@ -40,7 +40,10 @@ class KindCheck:
 
     @property
     def unreachable(self) -> int:
-        return self.vectors - self.reachable
+        """Vectors no query reaches, beyond what an intact graph misses (HNSW search is approximate: a query as
+        large as the collection left 1 of 1,100 out of a graph just rebuilt); a lost graph leaves out nearly all."""
+        missed = self.vectors - self.reachable
+        return missed if missed > max(2, self.vectors // 100) else 0
 
     @property
     def ok(self) -> bool:
