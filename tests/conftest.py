@@ -85,7 +85,6 @@ def kb(settings: Settings, embedder: LocalEmbedder) -> Iterator[KnowledgeBase]:
     base = KnowledgeBase(settings, embedder=embedder)
     base.create_tenant("acme")
     yield base
-    base.registry.engine.dispose()  # before a per-test PostgreSQL database is dropped under its pool
 
 
 @pytest.fixture
