@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 CHUNK = 1024 * 1024
@@ -87,3 +88,18 @@ class ReadOnlyView:
         if self._mounted:
             subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
             self._mounted = False
+
+
+def small_volume(path: Path, size_bytes: int = 16 * 1024 * 1024) -> Iterator[SmallVolume]:
+    """A mounted tmpfs of ``size_bytes`` for a fixture to yield from (the test is skipped where mount is refused)."""
+    import pytest
+
+    small = SmallVolume(path, size_bytes)
+    try:
+        small.mount()
+    except VolumeUnavailable as exc:
+        pytest.skip(f"cannot make a small volume here: {exc}")
+    try:
+        yield small
+    finally:
+        small.unmount()

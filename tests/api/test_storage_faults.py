@@ -12,7 +12,7 @@ from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import LocalEmbedder
 from tests.api.conftest import make_api
-from tests.volumes import SmallVolume, VolumeUnavailable
+from tests.volumes import SmallVolume, small_volume
 
 pytestmark = pytest.mark.slow
 
@@ -22,15 +22,7 @@ DELIVERY = b"# Delivery\n\nStandard delivery takes two working days; parcels are
 
 @pytest.fixture
 def volume(tmp_path: Path) -> Iterator[SmallVolume]:
-    small = SmallVolume(tmp_path / "volume", 16 * 1024 * 1024)
-    try:
-        small.mount()
-    except VolumeUnavailable as exc:
-        pytest.skip(f"cannot make a small volume here: {exc}")
-    try:
-        yield small
-    finally:
-        small.unmount()
+    yield from small_volume(tmp_path / "volume")
 
 
 def test_upload_on_a_full_disk_answers_503_and_keeps_what_was_there(volume: SmallVolume,

@@ -36,7 +36,7 @@ from knowledge.consistency import IndexCheck, KindCheck
 from knowledge.documents import embed_text
 from knowledge.embeddings import LocalEmbedder
 from knowledge.registry import Registry
-from tests.volumes import ReadOnlyView, SmallVolume, VolumeUnavailable
+from tests.volumes import ReadOnlyView, SmallVolume, VolumeUnavailable, small_volume
 
 pytestmark = pytest.mark.slow
 
@@ -384,15 +384,7 @@ def test_searches_during_ingests_never_see_a_partial_or_mixed_document(
 @pytest.fixture
 def volume(tmp_path: Path) -> Iterator[SmallVolume]:
     """A 16 MiB tmpfs: a real disk to run out of space on."""
-    small = SmallVolume(tmp_path / "volume", 16 * 1024 * 1024)
-    try:
-        small.mount()
-    except VolumeUnavailable as exc:
-        pytest.skip(f"cannot make a small volume here: {exc}")
-    try:
-        yield small
-    finally:
-        small.unmount()
+    yield from small_volume(tmp_path / "volume")
 
 
 def _runner_on(data: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
