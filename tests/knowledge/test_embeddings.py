@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from copilot.errors import InvalidInput
-from knowledge.embeddings import LocalEmbedder, packaged_model_path
+from knowledge.embeddings import LIVE_BATCH, LocalEmbedder, _QueryCache, packaged_model_path
+from tests.conftest import MODEL_CACHE
 
 TEXTS = ["I was charged twice for my bill", "my phone was stolen yesterday, what do I do?",
          "roaming " * 400,  # past the model's 256 tokens: truncated the same way
@@ -109,3 +110,40 @@ def test_onnx_embedder_serves_threads_at_once(tmp_path: Path) -> None:
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(InvalidInput, match="unknown embedding backend"):
         LocalEmbedder(backend="gpu")  # type: ignore[arg-type]
+
+
+def test_a_threads_turns_are_embedded_once_across_requests() -> None:
+    calls: list[list[str]] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        return np.array([[float(len(t)), float(ord(t[0]))] for t in texts], dtype=np.float32)
+
+    cache = _QueryCache(size=4)
+    first = cache.through(["hello", "my order", "hello"], embed, 2)
+    again = cache.through(["hello", "my order", "it never came"], embed, 2)
+
+    assert calls == [["hello", "my order"], ["it never came"]]  # the repeated text once, then only the new one
+    assert np.array_equal(first, embed(["hello", "my order", "hello"]))
+    assert np.array_equal(again, embed(["hello", "my order", "it never came"]))
+    assert cache.through([], embed, 2).shape == (0, 2)
+
+    calls.clear()
+    ingestion = [f"chunk {i}" for i in range(LIVE_BATCH + 1)]
+    cache.through(ingestion, embed, 2)
+    cache.through(ingestion[:1], embed, 2)
+    assert calls == [ingestion, ingestion[:1]]  # a large batch is neither looked up nor kept
+
+    for text in ("a", "b", "c", "d", "e"):  # bounded: the least recently used goes first
+        cache.through([text], embed, 2)
+    calls.clear()
+    cache.through(["hello"], embed, 2)
+    assert calls == [["hello"]]
+
+
+def test_cached_and_new_texts_come_back_in_order_with_the_models_vectors(embedder: LocalEmbedder) -> None:
+    turns = ["Where is my parcel?", "It was due on Monday.", "Can I get a refund?"]
+    embedder.embed_documents(turns[:2])
+    mixed = embedder.embed_documents([turns[2], turns[0], turns[1]])
+    fresh = LocalEmbedder(cache_dir=MODEL_CACHE).embed_documents([turns[2], turns[0], turns[1]])
+    assert np.allclose(mixed, fresh, atol=1e-5)
