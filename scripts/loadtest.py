@@ -4,11 +4,12 @@
 
 For each worker count it prepares a data directory with the sample brand (PostgreSQL and a Chroma server when
 there are several workers, as a deployment runs them), starts the server, and runs ``--users`` simulated
-agents for ``--minutes``. Each agent keeps one thread of its own and loops like a console: the customer
-writes (append), the agent asks for suggestions, sometimes a summary or the next actions, and reports what it
-did with a suggestion (feedback), pausing 1-3 s between steps as a person does. It writes ``load.json`` and
-``load.md``: throughput, p50/p95/p99 per request kind, errors, and the server's memory (RSS of all its
-processes) sampled every 10 s. Only loopback is used; the run is bounded by ``--minutes``.
+agents for ``--minutes``. Each agent works one conversation at a time (8-30 messages, then a new thread) like a
+console: the customer writes (append), the agent asks for suggestions, sometimes a summary or the next actions,
+and reports what it did with a suggestion (feedback), pausing 1-3 s between steps as a person does. It writes
+``load.json`` and ``load.md``: throughput, p50/p95/p99 per request kind, errors, and the server's memory (RSS
+of all its processes) sampled every 10 s, and keeps each server's log beside them. Only loopback is used; the
+run is bounded by ``--minutes``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -69,7 +71,12 @@ class Agent(HttpUser):
     def on_start(self) -> None:
         self.key = KEYS[random.randrange(len(KEYS))]
         self.client.headers.update({"Authorization": f"Bearer {self.key}"})
+        self._new_thread()
+
+    def _new_thread(self) -> None:
+        """The next conversation: a messaging thread runs to 8-30 messages, then the agent takes another."""
         self.thread_id = f"load-{uuid.uuid4().hex[:12]}"
+        self.length = random.randint(8, 30)
         self.count = 0
         self.last_suggestion: str | None = None
         self.started = datetime.now(UTC)
@@ -86,6 +93,8 @@ class Agent(HttpUser):
 
     @task(4)
     def customer_writes_then_suggest(self) -> None:
+        if self.count >= self.length:
+            self._new_thread()
         self.client.post(f"/v1/threads/{self.thread_id}/messages", name="append",
                          json={"messages": [self._message("customer")]})
         with self.client.post("/v1/suggestions", name="suggestions", json={"thread_id": self.thread_id},
@@ -152,7 +161,9 @@ def _tree_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def _server(workers: int, scratch: Path, users: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _server(workers: int, scratch: Path, users: int,
+            keep_log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The server on a new data directory in ``scratch``; its log is copied to ``keep_log`` when it stops."""
     env = {**os.environ, "COPILOT_DATA_DIR": str(scratch / "data"), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
     env.pop("COPILOT_LLM_BASE_URL", None)
@@ -187,6 +198,8 @@ def _server(workers: int, scratch: Path, users: int) -> Iterator[tuple[str, subp
             process.terminate()
             process.wait(60)
             log.close()
+            keep_log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(scratch / "server.log", keep_log)
 
 
 def _stats(environment: Environment) -> dict[str, Any]:
@@ -202,8 +215,10 @@ def _stats(environment: Environment) -> dict[str, Any]:
     return rows
 
 
-def run_one(workers: int, users: int, minutes: float, log: Any) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="copilot-load-") as tmp, _server(workers, Path(tmp), users) as (base, proc):
+def run_one(workers: int, users: int, minutes: float, log: Any, out: Path) -> dict[str, Any]:
+    server_log = out / f"server-{workers}-workers.log"
+    with (tempfile.TemporaryDirectory(prefix="copilot-load-") as tmp,
+          _server(workers, Path(tmp), users, server_log) as (base, proc)):
         environment = Environment(user_classes=[Agent], host=base, events=events)
         errors: dict[str, int] = {}
 
@@ -252,14 +267,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, action="append", help="worker counts to test (repeatable)")
     parser.add_argument("--users", type=int, default=50, help="concurrent simulated agents")
     parser.add_argument("--minutes", type=float, default=5.0, help="how long each run lasts")
-    parser.add_argument("--out", type=Path, required=True, help="folder for load.json and load.md")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for load.json, load.md and each server's log")
     args = parser.parse_args()
     if args.users < 1 or args.minutes <= 0:
         parser.error("--users must be at least 1 and --minutes above 0")
     results = []
     for workers in args.workers or [1]:
         print(f"{workers} worker(s), {args.users} agents, {args.minutes} min", file=sys.stderr, flush=True)
-        results.append(run_one(workers, args.users, args.minutes, sys.stderr))
+        results.append(run_one(workers, args.users, args.minutes, sys.stderr, args.out))
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
               "load_average_end": os.getloadavg(), "runs": results}
