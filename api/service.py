@@ -91,7 +91,8 @@ class Service:
         self._heartbeat = JobHeartbeat(self.store, self.owner, settings.job_stale_after_s)
         self._heartbeat.start()
         # the first request of each tenant would otherwise build its indexes and models itself (seconds)
-        threading.Thread(target=self._warm, name="copilot-warm", daemon=True).start()
+        self._warmer = threading.Thread(target=self._warm, name="copilot-warm", daemon=True)
+        self._warmer.start()
 
     def _warm(self) -> None:
         for tenant in self.kb.registry.tenants():
@@ -100,9 +101,12 @@ class Service:
             except Exception:  # a request builds it again and answers with the error, if any
                 log.warning("could not prepare tenant %s before its first request", tenant, exc_info=True)
 
-    def close(self) -> None:
+    def close(self, warm_timeout_s: float = 60.0) -> None:
+        """Finish the running job, stop the heartbeat and wait for the tenants' warm-up (it reads the database
+        and the index: whoever disposes of them next must not pull them from under it)."""
         self._jobs.shutdown(wait=True, cancel_futures=False)
         self._heartbeat.stop()
+        self._warmer.join(warm_timeout_s)
 
     # --- threads ---
 

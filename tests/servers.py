@@ -14,9 +14,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.pool import Pool
 
 PG_ADMIN_URL = os.environ.get("COPILOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -81,6 +83,18 @@ def postgres_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
     """A new, empty PostgreSQL database for one test (dropped after it); raises when there is no server."""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     name = f"copilot_test_{uuid.uuid4().hex[:10]}"
+    # the pools of the engines a test made on this database (a KnowledgeBase, a Service, an in-process CLI) still
+    # hold connections when it ends: each is closed here after the drop, not left to the garbage collector
+    # (psycopg warns of a connection "deleted while still open", and the warning fails a later test)
+    opened: list[Any] = []
+    lock = threading.Lock()
+
+    def track(dbapi_connection: Any, _record: Any) -> None:
+        if getattr(getattr(dbapi_connection, "info", None), "dbname", None) == name:
+            with lock:
+                opened.append(dbapi_connection)
+
+    event.listen(Pool, "connect", track)
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -90,7 +104,12 @@ def postgres_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
+            event.remove(Pool, "connect", track)
             admin.dispose()
+            with lock:
+                for connection in opened:
+                    with suppress(Exception):
+                        connection.close()
 
 
 class FaultProxy:
