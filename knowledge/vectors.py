@@ -6,7 +6,9 @@ with no embedding function and always given vectors; telemetry is off.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -16,6 +18,7 @@ import numpy as np
 from copilot.errors import IndexMismatch, ServiceUnavailable
 from copilot.ports import Matrix, Vector
 
+log = logging.getLogger(__name__)
 _BATCH = 4000  # ids per Chroma call
 _DEFAULT_DATABASE = "default_database"
 T = TypeVar("T")
@@ -65,14 +68,15 @@ class VectorIndex:
         from chromadb.config import Settings as ChromaSettings
 
         self._chromadb = chromadb
-        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        self._chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        self._path = None if url else path
         try:
             if url:
-                self._client = _server_client(chromadb, url, chroma_settings, timeout_s)
+                self._client = _server_client(chromadb, url, self._chroma_settings, timeout_s)
             else:
                 assert path is not None
                 path.mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+                self._client = chromadb.PersistentClient(path=str(path), settings=self._chroma_settings)
         except Exception as exc:  # connection refused, bad path: chromadb raises plain exceptions
             raise ServiceUnavailable(f"cannot open the vector store: {exc}") from exc
         self.model_name = model_name
@@ -131,8 +135,23 @@ class VectorIndex:
                 if attempt == 1 and _is_gone(exc):
                     self._collections.pop(self.collection_name(tenant, kind), None)
                     continue
+                if what in ("write", "delete"):
+                    self._reopen()
                 raise ServiceUnavailable(f"vector store {what} failed: {exc}") from exc
         return None
+
+    def _reopen(self) -> None:
+        """Open the embedded store again from its files after a write failed (a full disk): chromadb 1.5.9 can
+        hang this process's next large write otherwise, holding the GIL. A server needs nothing here."""
+        if self._path is None:
+            return
+        self._collections.clear()
+        with suppress(Exception):
+            self._client.close()  # stops chromadb's shared system when this was its last client
+        try:
+            self._client = self._chromadb.PersistentClient(path=str(self._path), settings=self._chroma_settings)
+        except Exception:  # the disk is still full or gone: the next call fails clearly and tries again
+            log.warning("could not reopen the vector store at %s", self._path, exc_info=True)
 
     def add(self, tenant: str, kind: str, ids: Sequence[str], vectors: Matrix,
             metadatas: Sequence[dict[str, Any]]) -> None:
