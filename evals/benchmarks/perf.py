@@ -192,6 +192,33 @@ def requests(suite_threads: Sequence[Thread], dataset_threads: Sequence[Thread],
 # --- measuring ---------------------------------------------------------------------------------------------------
 
 
+def _busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (all processes; /proc/stat), None elsewhere."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class _Usage:
+    """Where the CPU went while a phase ran: this process (all its threads, Chroma's and the model's included)
+    and the rest of the machine, in CPUs busy on average. A sequential phase should use about one; more in this
+    process means background work of its own, more outside it means another program took the cores."""
+
+    def __init__(self) -> None:
+        self._wall, self._own, self._all = time.perf_counter(), time.process_time(), _busy_cpu_s()
+
+    def line(self) -> str:
+        wall = max(time.perf_counter() - self._wall, 1e-9)
+        own = (time.process_time() - self._own) / wall
+        busy = _busy_cpu_s()
+        rest = f", the rest of the machine {max(0.0, (busy - self._all) / wall - own):.2f}" \
+            if busy is not None and self._all is not None else ""
+        return f"{wall:.1f} s; CPUs busy: this process {own:.2f}{rest}"
+
+
 def _timed(items: Sequence[Any], call: Callable[[Any], object]) -> tuple[list[float], float]:
     """Each call's milliseconds, and the seconds all of them took in sequence."""
     samples = []
@@ -273,11 +300,14 @@ def _in_process(kb: KnowledgeBase, asked: Requests, figures: dict[str, float], e
     texts = [embed_text(r.title, r.section, r.text) for r in rows[::step][:embed_sample]]
     log(f"  raw embedding throughput on {len(texts)} of the chunks")
     figures["embed_chunks_per_s"] = embed_throughput(kb.embedder, texts, kb.ingestor.batch_chunks)
-    figures["ingest_vs_embed"] = figures["ingest_chunks_per_s"] / figures["embed_chunks_per_s"]
+    if "ingest_chunks_per_s" in figures:  # not on a tenant kept from an earlier run
+        figures["ingest_vs_embed"] = figures["ingest_chunks_per_s"] / figures["embed_chunks_per_s"]
 
     log(f"  search: {len(asked.search)} queries")
+    usage = _Usage()
     samples, _ = _timed(asked.search, lambda t: kb.search(TENANT, retrieval_query(t), 5))
     figures.update(_percentiles("search", samples))
+    log(f"  search: {usage.line()}")
 
     # what api.wiring.Engines does per request: the tenant's profile is read each time, the intent classifier
     # and the next-action engine are built once per version of the tenant's content
@@ -303,11 +333,13 @@ def _in_process(kb: KnowledgeBase, asked: Requests, figures: dict[str, float], e
         actions.recommend(thread, n=3)
 
     log(f"  suggestions, summaries, next actions: {len(asked.engines)} threads each")
+    usage = _Usage()
     samples, wall = _timed(asked.engines, suggest)
     figures.update(_percentiles("suggest", samples))
     figures["suggest_per_s"] = len(samples) / max(wall, 1e-9)
     figures.update(_percentiles("summary", _timed(asked.engines, summary)[0]))
     figures.update(_percentiles("next_action", _timed(asked.engines, next_action)[0]))
+    log(f"  suggestions, summaries, next actions: {usage.line()}")
 
 
 def _naive(kb: KnowledgeBase, sample_dir: Path, extra: list[SourceDocument], asked: Requests, workdir: Path,
@@ -324,20 +356,41 @@ def _naive(kb: KnowledgeBase, sample_dir: Path, extra: list[SourceDocument], ask
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
+def _kept(kb: KnowledgeBase, size: int, log: Log) -> dict[str, float] | None:
+    """The figures of a tenant a ``keep`` run built before (None when there is none to reuse)."""
+    if TENANT not in kb.registry.tenants():
+        return None
+    chunks = kb.registry.chunk_count(TENANT)
+    documents = len(kb.registry.documents(TENANT))
+    if chunks < 0.95 * size:
+        raise InvalidInput(f"{kb.settings.data_dir} holds a tenant of {chunks} chunks, not about {size}: a run "
+                           "stopped while building it; remove that folder to build it again")
+    log(f"  reusing the tenant built before: {chunks} chunks, {documents} documents (no ingestion figures)")
+    return {"chunks": chunks, "documents": documents}
+
+
 def measure(size: int, documents: dict[str, str], asked: Requests, sample_dir: Path, embedder: Embedder, *,
-            http: bool, naive: bool, embed_sample: int, cli: Sequence[str], log: Log) -> dict[str, float]:
-    """Every figure for one tenant of about ``size`` chunks, in a temporary data directory removed after."""
+            http: bool, naive: bool, embed_sample: int, cli: Sequence[str], log: Log,
+            keep: Path | None = None) -> dict[str, float]:
+    """Every figure for one tenant of about ``size`` chunks, in a temporary data directory removed after, or in
+    ``keep``/``size`` kept for the next run, which then measures everything but ingestion on it again."""
     with tempfile.TemporaryDirectory(prefix="copilot-perf-", ignore_cleanup_errors=True) as scratch:
-        data_dir = Path(scratch) / "data"
+        data_dir = keep / str(size) / "data" if keep is not None else Path(scratch) / "data"
         settings = Settings(data_dir=data_dir, database_url=None, chroma_url=None, _env_file=None)
         kb = KnowledgeBase(settings, embedder=embedder)
         try:
-            figures, extra = _build(kb, sample_dir, documents, size, log)
-            log(f"  {figures['chunks']:.0f} chunks in {figures['ingest_s']:.1f} s "
-                f"({figures['ingest_chunks_per_s']:.1f} chunks/s)")
+            reused = _kept(kb, size, log) if keep is not None else None
+            if reused is None:
+                figures, extra = _build(kb, sample_dir, documents, size, log)
+                log(f"  {figures['chunks']:.0f} chunks in {figures['ingest_s']:.1f} s "
+                    f"({figures['ingest_chunks_per_s']:.1f} chunks/s)")
+            else:
+                figures, extra = reused, []
             _in_process(kb, asked, figures, embed_sample, log)
             figures["bench_rss_mb"] = _peak_rss_mb()
-            if naive:
+            if naive and reused is not None:
+                log("  naive baseline: skipped (it needs the documents of a fresh build)")
+            elif naive:
                 _naive(kb, sample_dir, extra, asked, Path(scratch), figures, log)
         finally:
             kb.registry.engine.dispose()
@@ -362,7 +415,7 @@ def machine() -> dict[str, Any]:
 
 def run(sizes: Sequence[int], data: Path, sample_dir: Path, embedder: Embedder, *, queries: int = 200,
         http: bool = True, naive: bool = True, embed_sample: int = 2000, cli: Sequence[str] | None = None,
-        log: Log | None = None) -> BenchmarkResult:
+        log: Log | None = None, keep: Path | None = None) -> BenchmarkResult:
     """Measure every size, smallest first; the result's metrics are the largest size's.
 
     Args:
@@ -375,6 +428,8 @@ def run(sizes: Sequence[int], data: Path, sample_dir: Path, embedder: Embedder, 
         naive: also time the naive LangChain + Chroma baseline's search (it indexes the data again).
         embed_sample: chunks the raw embedding throughput is measured on.
         cli: the ``copilot`` command line (default: this Python's ``-m api.cli``).
+        keep: a folder that keeps each size's tenant (``keep/<size>``) for the next run with the same folder,
+            which measures everything but ingestion (and the naive baseline) on it again, in minutes.
     """
     emit = log or (lambda message: print(message, file=sys.stderr))
     begun = time.perf_counter()
@@ -398,7 +453,7 @@ def run(sizes: Sequence[int], data: Path, sample_dir: Path, embedder: Embedder, 
         say(f"tenant of about {size} chunks")
         started, load_before = time.perf_counter(), os.getloadavg()[0]
         figures = measure(size, documents, asked, sample_dir, embedder, http=http, naive=naive,
-                          embed_sample=embed_sample, cli=cli, log=say)
+                          embed_sample=embed_sample, cli=cli, log=say, keep=keep)
         say(f"  done in {time.perf_counter() - started:.0f} s: suggest p95 {figures['suggest_p95_ms']:.1f} ms, "
             f"search p95 {figures['search_p95_ms']:.1f} ms")
         by_size.append({"size": size, "wall_s": round(time.perf_counter() - started, 1),

@@ -100,3 +100,29 @@ def test_a_small_tenant_measured_in_process_and_over_http(embedder: LocalEmbedde
     table = md_path.read_text()
     assert f"| metric | {size} | target | largest |" in table and "| suggest_p95_ms |" in table
     assert f"{result.details['machine']['cpus']} CPUs" in table
+
+
+@pytest.mark.slow
+@needs_doc2dial
+def test_a_kept_tenant_is_measured_again_without_building_it(embedder: LocalEmbedder, tmp_path: Path) -> None:
+    keep, size = tmp_path / "keep", 400
+    first = perf.run([size], DOC2DIAL, SAMPLE, embedder, queries=5, embed_sample=16, http=False, naive=False,
+                     keep=keep, log=lambda _: None)
+    said: list[str] = []
+    again = perf.run([size], DOC2DIAL, SAMPLE, embedder, queries=5, embed_sample=16, http=False, naive=True,
+                     keep=keep, log=said.append)
+
+    built, reused = first.metrics, again.metrics
+    assert (keep / str(size) / "data").is_dir()
+    assert "ingest_chunks_per_s" in built and "ingest_chunks_per_s" not in reused
+    assert "ingest_vs_embed" not in reused and "naive_chunks" not in reused
+    assert reused["chunks"] == built["chunks"] and reused["documents"] == built["documents"]
+    assert 0 < reused["search_p50_ms"] <= reused["search_p95_ms"] and reused["embed_chunks_per_s"] > 0
+    assert any("reusing the tenant" in line for line in said)
+    assert any("CPUs busy: this process" in line for line in said)
+
+    # a folder whose tenant is far smaller than asked (a build that stopped) is refused, not measured
+    (keep / str(size)).rename(keep / "4000")
+    with pytest.raises(InvalidInput, match="remove that folder"):
+        perf.run([4000], DOC2DIAL, SAMPLE, embedder, queries=5, http=False, naive=False, keep=keep,
+                 log=lambda _: None)
