@@ -188,6 +188,18 @@ def test_bad_uploads_are_refused_and_store_nothing(api: Api, name: str, data: by
     assert api.client.get("/v1/knowledge/documents", headers=content).json()["documents"] == []
 
 
+def test_a_document_id_with_a_newline_is_refused_by_its_rule_not_unrouted(api: Api) -> None:
+    content = api.headers("content")
+    put = api.client.put("/v1/knowledge/documents/notes%0Aevil.md", headers=content,
+                         files={"file": ("x.md", ROAMING)})
+    got = api.client.get("/v1/knowledge/documents/notes%0Aevil.md", headers=content)
+
+    assert put.status_code == 422 and put.headers["content-type"] == PROBLEM, put.text
+    assert "invalid document id" in put.json()["detail"]
+    assert got.status_code == 404 and got.json()["type"].endswith("/not-found")
+    assert api.client.get("/v1/knowledge/documents", headers=content).json()["documents"] == []
+
+
 def test_bodies_over_the_limit_are_413_and_wrong_formats_415(api: Api) -> None:
     agent = api.headers("agent")
     huge = {"thread": {"messages": [{"role": "customer", "text": "x" * 5000}]}}
