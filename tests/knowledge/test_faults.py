@@ -103,10 +103,11 @@ def _assert_whole(kb: KnowledgeBase) -> dict[str, int]:
 
 
 def _assert_consistent(kb: KnowledgeBase) -> None:
-    """The index holds exactly the registry's live chunks, every one reachable by a query."""
+    """The index holds exactly the registry's live chunks, and queries reach them (HNSW is approximate: a graph
+    just rebuilt can miss one or two of a query as large as the collection, as the check allows)."""
     found = kb.check(TENANT)
     assert found.ok, found.as_json()
-    assert all(k.chunks == k.vectors == k.reachable for k in found.kinds)
+    assert all(k.chunks == k.vectors and k.unreachable == 0 for k in found.kinds), found.as_json()
 
 
 # --- the command line ---------------------------------------------------------------------------------------------
