@@ -20,6 +20,8 @@ async function start() {
   $("documents-refresh").addEventListener("click", loadDocuments);
   $("upload-files").addEventListener("change", renderIdFields);
   $("upload").addEventListener("submit", upload);
+  // enabled only now: a click before the page is wired would submit the form natively (a reload: files lost)
+  $("upload-submit").disabled = false;
   $("voice-draft").addEventListener("input", () => scheduleCheck());
   $("voice-channel").addEventListener("change", () => scheduleCheck(0));
   $("voice-verified").addEventListener("change", () => scheduleCheck(0));

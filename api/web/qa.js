@@ -478,6 +478,8 @@ async function start() {
   $("compare").addEventListener("click", compareRuns);
   $("report-close").addEventListener("click", closeReport);
   $("suite-form").addEventListener("submit", startRun);
+  // enabled only now: a click before the page is wired would submit the form natively (a reload: suite lost)
+  $("suite-submit").disabled = false;
   $("suite-file").addEventListener("change", loadFile);
   let timer = null;
   $("suite-text").addEventListener("input", () => {
