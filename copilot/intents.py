@@ -83,9 +83,6 @@ class IntentClassifier:
         return predictions
 
     def _features(self, texts: Sequence[str]) -> csr_matrix:
-        # one text is a live request: its vector is likely in the embedder's query cache already (retrieval
-        # embedded the same turn), where a batch call would run the model again
-        vectors = (self.embedder.embed_query(texts[0])[None, :] if len(texts) == 1
-                   else self.embedder.embed_documents(list(texts)))
-        embeddings = csr_matrix(vectors)
+        # a live request's texts are in the embedder's cache already (retrieval embedded the same turns)
+        embeddings = csr_matrix(self.embedder.embed_documents(list(texts)))
         return hstack([self._words.transform(texts), self._chars.transform(texts), embeddings]).tocsr()
