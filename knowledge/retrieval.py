@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from copilot.errors import InvalidInput
 from copilot.ports import Embedder, Passage, RetrievalQuery, Vector
+from copilot.tokens import encoding
 from knowledge.documents import DEFAULT_SEARCH_KINDS, Kind, embed_text
 from knowledge.lexical import LexicalIndex, corpus_digest
 from knowledge.registry import ChunkRecord, Registry
@@ -47,8 +48,11 @@ class RetrievalParams:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     dense_context_weight: float = 0.5  # context vector added to the latest turn's vector
+    dense_context_tokens: int = 128    # the context's newest tokens that its vector is made of (0: all of it)
     lexical_context_weight: float = 0.1
     topic_weight: float = 2.0          # lift for the documents the opening exchange is about
+    topic_dense: bool = True           # the opening exchange votes by its vector too, not only by its words
+    topic_tokens: int = 64             # the opening exchange's first tokens that its vector is made of (0: all)
     dense_floor: float = 0.5           # dense candidates under this share of the best similarity are left out
     duplicate_jaccard: float = 0.6     # word-set overlap above which a passage repeats one already chosen
 
@@ -56,7 +60,28 @@ class RetrievalParams:
 def _order(scores: Scores, n: int) -> list[int]:
     """Positions of the ``n`` best positive scores, best first."""
     positive = np.flatnonzero(scores > 0)
+    if len(positive) > 4 * n:  # a common word matches most of a large tenant: sort only the best n of them
+        values = scores[positive]
+        nth_best = np.partition(values, len(values) - n)[len(values) - n]
+        positive = positive[values >= nth_best]  # ties with the n-th kept: they break by position, as before
     return [int(i) for i in positive[np.argsort(-scores[positive], kind="stable")][:n]]
+
+
+def _newest(turns: Sequence[str], budget: int) -> str:
+    """The newest of ``turns`` (newest first) within ``budget`` tokens, the newest one cut to it when it alone is
+    longer; all of them when ``budget`` is 0."""
+    if budget <= 0:
+        return " ".join(turns)
+    kept: list[str] = []
+    for turn in turns:
+        tokens = encoding().encode_ordinary(turn)
+        if len(tokens) > budget:
+            if not kept:
+                kept.append(encoding().decode(tokens[:budget]))
+            break
+        kept.append(turn)
+        budget -= len(tokens)
+    return " ".join(kept)
 
 
 def _prune(kept: Path) -> None:
@@ -154,14 +179,18 @@ class HybridRetriever:
         context = " ".join(query.context)
 
         fused: dict[int, float] = {}
-        dense = self._dense(tenant, index, kinds, self._query_vector(query.text, context), allowed)
+        vectors = [self._query_vector(query.text, _newest(query.context, p.dense_context_tokens))]
+        topic = query.topic.strip() if p.topic_weight else ""
+        if topic and p.topic_dense:
+            vectors.append(self.embedder.embed_query(_newest([topic], p.topic_tokens)))
+        dense, *topic_dense = self._dense(tenant, index, kinds, vectors, allowed)  # one Chroma call per kind
         self._add_ranking(fused, self._dense_order(dense), p.dense_weight)
         lexical = self._lexical(index, query.text, allowed)
         if context and p.lexical_context_weight:
             lexical = lexical + p.lexical_context_weight * self._lexical(index, context, allowed)
         self._add_ranking(fused, _order(lexical, p.candidates), p.lexical_weight)
-        if query.topic.strip() and p.topic_weight:
-            self._lift_topic(tenant, index, kinds, query.topic, allowed, fused)
+        if topic:
+            self._lift_topic(index, topic, topic_dense[0] if topic_dense else None, allowed, fused)
 
         ranked = sorted(fused, key=lambda i: (-fused[i], -dense.get(i, 0.0)))
         return self._select(index, ranked, fused, dense, lexical, k)
@@ -182,12 +211,13 @@ class HybridRetriever:
         floor = self.params.dense_floor * max(dense.values())
         return sorted((i for i in dense if dense[i] >= floor), key=lambda i: -dense[i])
 
-    def _lift_topic(self, tenant: str, index: TenantIndex, kinds: Sequence[str], topic: str,
+    def _lift_topic(self, index: TenantIndex, topic: str, dense: dict[int, float] | None,
                     allowed: npt.NDArray[np.bool_], fused: dict[int, float]) -> None:
-        """Lift the passages of the documents that the thread's opening exchange is about."""
+        """Lift the passages of the documents that the thread's opening exchange is about (``dense``: its
+        vector's nearest passages, when it votes by its vector too)."""
         votes: dict[int, float] = {}
-        dense = self._dense(tenant, index, kinds, self.embedder.embed_query(topic), allowed)
-        self._add_ranking(votes, self._dense_order(dense), 1.0)
+        if dense is not None:
+            self._add_ranking(votes, self._dense_order(dense), 1.0)
         self._add_ranking(votes, _order(self._lexical(index, topic, allowed), self.params.candidates), 1.0)
         best: dict[str, float] = {}
         for i, score in votes.items():
@@ -205,14 +235,17 @@ class HybridRetriever:
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
         return vector
 
-    def _dense(self, tenant: str, index: TenantIndex, kinds: Sequence[str], vector: Vector,
-               allowed: npt.NDArray[np.bool_]) -> dict[int, float]:
-        scores: dict[int, float] = {}
+    def _dense(self, tenant: str, index: TenantIndex, kinds: Sequence[str], vectors: Sequence[Vector],
+               allowed: npt.NDArray[np.bool_]) -> list[dict[int, float]]:
+        """Each vector's nearest allowed passages (position -> similarity), over all ``kinds``."""
+        scores: list[dict[int, float]] = [{} for _ in vectors]
         for kind in kinds:
-            for chunk_id, similarity in self.vectors.query(tenant, kind, vector, self.params.candidates):
-                position = index.position.get(chunk_id)
-                if position is not None and allowed[position]:  # vectors of uncommitted versions are skipped
-                    scores[position] = similarity
+            for found, nearest in zip(scores, self.vectors.query_many(tenant, kind, vectors, self.params.candidates),
+                                      strict=True):
+                for chunk_id, similarity in nearest:
+                    position = index.position.get(chunk_id)
+                    if position is not None and allowed[position]:  # vectors of uncommitted versions are skipped
+                        found[position] = similarity
         return scores
 
     @staticmethod

@@ -14,7 +14,8 @@ from copilot.ports import RetrievalQuery
 from copilot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import LocalEmbedder
-from knowledge.retrieval import HybridRetriever, RetrievalParams
+from copilot.tokens import count_tokens
+from knowledge.retrieval import HybridRetriever, RetrievalParams, _newest
 
 ARTICLES = {
     "articles/account/reset-password.md": (
@@ -295,3 +296,13 @@ def test_retrieval_query_context_stops_at_token_budget() -> None:
 
     assert query.text == "new question"
     assert list(query.context) == ["a short answer"]
+
+
+def test_dense_context_keeps_the_newest_turns_within_its_token_budget() -> None:
+    turns = ["newest turn here", "the one before it", "the oldest turn of all " * 20]
+
+    assert _newest(turns, 0) == " ".join(turns)
+    assert _newest(turns, 8) == "newest turn here the one before it"  # 3 + 4 tokens; the oldest would not fit
+    cut = _newest(["a very long newest turn " * 50, "older"], 6)
+    assert count_tokens(cut) <= 6 and cut.startswith("a very long newest")
+    assert _newest([], 128) == ""
