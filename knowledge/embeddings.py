@@ -68,6 +68,10 @@ class _QueryCache:
             if len(self._items) > self._size:
                 self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def through(self, texts: Sequence[str], embed: Callable[[list[str]], Matrix], dimension: int) -> Matrix:
         """``embed(texts)``, running the model only on the texts not kept here. A call with more than
         ``LIVE_BATCH`` texts is ingestion (a document's chunks, embedded once): it goes straight to the model."""
@@ -264,6 +268,10 @@ class LocalEmbedder:
     def embed_query(self, text: str) -> Vector:
         return self._cache.through([text], self._run, self._dimension)[0]
 
+    def clear_cache(self) -> None:
+        """Forget the kept vectors (a benchmark that must time the model, not the cache)."""
+        self._cache.clear()
+
 
 class OpenAICompatibleEmbedder:
     """Embeddings from any OpenAI-compatible ``/v1/embeddings`` endpoint."""
@@ -305,6 +313,10 @@ class OpenAICompatibleEmbedder:
 
     def embed_query(self, text: str) -> Vector:
         return self._cache.through([text], self._run, self._dimension)[0]
+
+    def clear_cache(self) -> None:
+        """Forget the kept vectors (a benchmark that must time the model, not the cache)."""
+        self._cache.clear()
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:

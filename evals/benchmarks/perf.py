@@ -8,8 +8,10 @@ ingestion); search, suggestion, summary and next-action latency; the naive LangC
 search on the same queries. Over HTTP (``copilot serve`` on a free loopback port, on the same data): cold
 start (process start to the first answered suggestion), suggestion latency and the server's peak RSS.
 
-The embedder caches query vectors per process, so each phase asks its own threads: no phase is timed on
-questions another phase already embedded. Requests are sequential, as one agent's console sends them.
+The embedder caches query vectors per process, so each phase asks its own threads (no phase is timed on
+questions another phase already embedded) and the cache is emptied before each size (every size asks the same
+questions; until 2026-12-07 it was not, so the sizes after the first were timed on kept query vectors).
+Requests are sequential, as one agent's console sends them.
 """
 
 from __future__ import annotations
@@ -374,6 +376,9 @@ def measure(size: int, documents: dict[str, str], asked: Requests, sample_dir: P
             keep: Path | None = None) -> dict[str, float]:
     """Every figure for one tenant of about ``size`` chunks, in a temporary data directory removed after, or in
     ``keep``/``size`` kept for the next run, which then measures everything but ingestion on it again."""
+    clear = getattr(embedder, "clear_cache", None)
+    if callable(clear):  # the sizes ask the same questions: a later size would find every query vector kept
+        clear()
     with tempfile.TemporaryDirectory(prefix="copilot-perf-", ignore_cleanup_errors=True) as scratch:
         data_dir = keep / str(size) / "data" if keep is not None else Path(scratch) / "data"
         settings = Settings(data_dir=data_dir, database_url=None, chroma_url=None, _env_file=None)
