@@ -301,8 +301,10 @@ class Registry:
                 raise UnknownTenant(name)
 
     def knowledge_version(self, tenant: str) -> int:
-        with self.session() as session:
-            version = session.scalar(select(TenantRow.knowledge_version).where(TenantRow.name == tenant))
+        # read at every search: a plain connection, not an ORM session (a quarter of the time)
+        with self.engine.connect() as connection:
+            version = connection.execute(
+                select(TenantRow.knowledge_version).where(TenantRow.name == tenant)).scalar()
         if version is None:
             raise UnknownTenant(tenant)
         return int(version)

@@ -52,7 +52,7 @@ class RetrievalParams:
     lexical_context_weight: float = 0.1
     topic_weight: float = 2.0          # lift for the documents the opening exchange is about
     topic_dense: bool = True           # the opening exchange votes by its vector too, not only by its words
-    topic_tokens: int = 64             # the opening exchange's first tokens that its vector is made of (0: all)
+    topic_tokens: int = 48             # the opening exchange's first tokens that its vector is made of (0: all)
     dense_floor: float = 0.5           # dense candidates under this share of the best similarity are left out
     duplicate_jaccard: float = 0.6     # word-set overlap above which a passage repeats one already chosen
 
@@ -250,7 +250,7 @@ class HybridRetriever:
 
     @staticmethod
     def _lexical(index: TenantIndex, text: str, allowed: npt.NDArray[np.bool_]) -> Scores:
-        return np.where(allowed, index.lexical.scores(text), 0.0).astype(np.float32)
+        return np.where(allowed, index.lexical.scores(text), np.float32(0.0))
 
     def _select(self, index: TenantIndex, ranked: Sequence[int], fused: dict[int, float],
                 dense: dict[int, float], lexical: Scores, k: int) -> list[Passage]:
@@ -276,4 +276,8 @@ class HybridRetriever:
     def _near_duplicate(self, a: set[str], b: set[str]) -> bool:
         if not a or not b:
             return False
-        return len(a & b) / len(a | b) >= self.params.duplicate_jaccard
+        smaller, larger = sorted((len(a), len(b)))
+        if smaller < self.params.duplicate_jaccard * larger:  # the overlap is at most the smaller set
+            return False
+        shared = len(a & b)
+        return shared / (len(a) + len(b) - shared) >= self.params.duplicate_jaccard
