@@ -50,3 +50,8 @@ def encoding() -> tiktoken.Encoding:
 def count_tokens(text: str) -> int:
     return len(encoding().encode_ordinary(text))
 
+
+def head(text: str, tokens: int) -> str:
+    """The first ``tokens`` tokens of ``text`` (a character cut in two at the end is left out)."""
+    ids = encoding().encode_ordinary(text)
+    return text if len(ids) <= tokens else encoding().decode(ids[: max(tokens, 0)], errors="ignore")

@@ -302,9 +302,12 @@ class Registry:
 
     def knowledge_version(self, tenant: str) -> int:
         # read at every search: a plain connection, not an ORM session (a quarter of the time)
-        with self.engine.connect() as connection:
-            version = connection.execute(
-                select(TenantRow.knowledge_version).where(TenantRow.name == tenant)).scalar()
+        try:
+            with self.engine.connect() as connection:
+                version = connection.execute(
+                    select(TenantRow.knowledge_version).where(TenantRow.name == tenant)).scalar()
+        except SQLAlchemyError as exc:
+            raise database_error(exc, self.engine) from exc
         if version is None:
             raise UnknownTenant(tenant)
         return int(version)

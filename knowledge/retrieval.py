@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from copilot.errors import InvalidInput
 from copilot.ports import Embedder, Passage, RetrievalQuery, Vector
-from copilot.tokens import encoding
+from copilot.tokens import count_tokens, head
 from knowledge.documents import DEFAULT_SEARCH_KINDS, Kind, embed_text
 from knowledge.lexical import LexicalIndex, corpus_digest
 from knowledge.registry import ChunkRecord, Registry
@@ -59,6 +59,8 @@ class RetrievalParams:
 
 def _order(scores: Scores, n: int) -> list[int]:
     """Positions of the ``n`` best positive scores, best first."""
+    if n <= 0:
+        return []
     positive = np.flatnonzero(scores > 0)
     if len(positive) > 4 * n:  # a common word matches most of a large tenant: sort only the best n of them
         values = scores[positive]
@@ -74,13 +76,13 @@ def _newest(turns: Sequence[str], budget: int) -> str:
         return " ".join(turns)
     kept: list[str] = []
     for turn in turns:
-        tokens = encoding().encode_ordinary(turn)
-        if len(tokens) > budget:
+        cost = count_tokens(turn)
+        if cost > budget:
             if not kept:
-                kept.append(encoding().decode(tokens[:budget]))
+                kept.append(head(turn, budget))
             break
         kept.append(turn)
-        budget -= len(tokens)
+        budget -= cost
     return " ".join(kept)
 
 
@@ -277,7 +279,7 @@ class HybridRetriever:
         if not a or not b:
             return False
         smaller, larger = sorted((len(a), len(b)))
-        if smaller < self.params.duplicate_jaccard * larger:  # the overlap is at most the smaller set
+        if smaller / larger < self.params.duplicate_jaccard:  # the overlap is at most the smaller set
             return False
         shared = len(a & b)
         return shared / (len(a) + len(b) - shared) >= self.params.duplicate_jaccard

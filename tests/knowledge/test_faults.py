@@ -515,3 +515,19 @@ def test_edition_words_parse_back_to_their_version() -> None:
     """A guard for the helpers above: each chunk's edition word gives its version."""
     assert [_version_of(_article(1, v)) for v in range(1, len(EDITIONS) + 1)] == list(range(1, len(EDITIONS) + 1))
     assert Counter(_EDITION.findall(_article(5, 2))) == Counter({"osprey": 2})
+
+
+def test_a_database_that_cannot_be_read_at_search_time_is_service_unavailable(tmp_path: Path) -> None:
+    """The knowledge version is read at every search: a database that fails there answers 503, not a raw error."""
+    _create_tenant(tmp_path)
+    engine = open_database(_settings(tmp_path).resolved_database_url)
+    registry = Registry(engine, create_schema=False)
+    try:
+        assert registry.knowledge_version(TENANT) >= 0
+        with sqlite3.connect(tmp_path / "copilot.db") as raw:
+            raw.execute("DROP TABLE tenants")  # what a damaged or foreign database looks like to the query
+
+        with pytest.raises(ServiceUnavailable):
+            registry.knowledge_version(TENANT)
+    finally:
+        engine.dispose()

@@ -6,16 +6,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from copilot.conversation import Message, Role, Thread, retrieval_query
 from copilot.errors import InvalidInput, UnknownTenant
 from copilot.ports import RetrievalQuery
 from copilot.settings import Settings
-from knowledge.base import KnowledgeBase
-from knowledge.embeddings import LocalEmbedder
 from copilot.tokens import count_tokens
-from knowledge.retrieval import HybridRetriever, RetrievalParams, _newest
+from knowledge.base import KnowledgeBase
+from knowledge.documents import embed_text
+from knowledge.embeddings import LocalEmbedder
+from knowledge.retrieval import HybridRetriever, RetrievalParams, _newest, _order
 
 ARTICLES = {
     "articles/account/reset-password.md": (
@@ -306,3 +308,28 @@ def test_dense_context_keeps_the_newest_turns_within_its_token_budget() -> None:
     cut = _newest(["a very long newest turn " * 50, "older"], 6)
     assert count_tokens(cut) <= 6 and cut.startswith("a very long newest")
     assert _newest([], 128) == ""
+    assert _newest(["café " * 40], 5).endswith(("caf", "café", "café "))  # no half character at the cut
+    assert "\ufffd" not in _newest(["😀" * 40], 3)
+
+
+def test_lexical_order_keeps_the_full_sorts_order_ties_included() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = rng.integers(0, 6, int(rng.integers(1, 3000))).astype(np.float32)  # many ties at every value
+        n = int(rng.integers(1, 120))
+        positive = np.flatnonzero(scores > 0)
+        expected = [int(i) for i in positive[np.argsort(-scores[positive], kind="stable")][:n]]
+        assert _order(scores, n) == expected
+    assert _order(np.ones(10, dtype=np.float32), 0) == []
+
+
+def test_several_vectors_are_answered_in_one_query_each_with_its_own_nearest(corpus_kb: KnowledgeBase) -> None:
+    rows = corpus_kb.retriever.index("acme").rows
+    articles = [r for r in rows if r.kind == "article"][:2]
+    vectors = corpus_kb.embedder.embed_documents([embed_text(r.title, r.section, r.text) for r in articles])
+
+    both = corpus_kb.vectors.query_many("acme", "article", list(vectors), 3)
+
+    assert [found[0][0] for found in both] == [r.chunk_id for r in articles]
+    assert both[1] == corpus_kb.vectors.query("acme", "article", vectors[1], 3)
+    assert corpus_kb.vectors.query_many("acme", "article", [], 3) == []
