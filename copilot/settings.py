@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     embeddings_base_url: str | None = None
     embeddings_api_key: SecretStr | None = None
     embeddings_batch_size: int = Field(64, ge=1, le=4096)
+    embeddings_query_precision: Literal["int8", "fp32"] = Field(
+        "int8", description="For 'local': queries embedded by a copy of the model quantised to int8 (2.5 times "
+                            "faster, doc2dial hit@1 within 0.002) or by the full model; documents always by the "
+                            "full model, so the index does not depend on it.")
     model_cache_dir: Path | None = Field(None, description="Where the local model's ONNX export is kept (made "
                                                            "once per machine); default ~/.cache/copilot/models.")
 

@@ -7,6 +7,13 @@ sentence-transformers (5-6 s of a process's start), and embeds a query in about 
 Banking77 messages and 128 long texts: the same weights, tokenizer, mean pooling and normalisation), so an
 index built with either serves the other. Where the export cannot run, sentence-transformers serves.
 
+Queries (``embed_query``: a search's latest turn, context and opening exchange) run on a copy of the export
+with its weights quantised to int8 per channel, made from it once per machine: 2.5 times faster on a
+250-token text (12.8 against 32 ms here), its vectors at cosine 0.987 or more to the full model's (mean 0.994 on
+300 Banking77 messages, 0.997 on 20 long texts). Documents, and every other text, keep the full model, so the
+index is the same as before, and so are the intents and next actions built on it. On doc2dial (3,225 turns)
+the quantised queries gave hit@1 0.6524 / hit@5 0.9250 against 0.6536 / 0.9243, at p95 24 against 35 ms.
+
 Only this module imports sentence-transformers, torch, onnxruntime, tokenizers or the openai SDK for
 embeddings.
 """
@@ -35,6 +42,7 @@ PACKAGED_MODEL = "all-MiniLM-L6-v2"
 _PIPELINE = ["Transformer", "Pooling", "Normalize"]  # the sentence-transformers modules the ONNX path reproduces
 LIVE_BATCH = 128  # calls with at most this many texts (a request's turns and sentences) keep their embeddings
 _EXPORT_FORMAT = 2  # part of an export's file name: a change to _export makes a new file
+_QUANTISED = "int8pc-1"  # part of the quantised copy's name: a change to _quantise makes a new file
 log = logging.getLogger("copilot.embeddings")
 
 
@@ -130,22 +138,31 @@ class _OnnxModel:
         self.embed(["probe"], 1)  # a graph that cannot run fails here, where the caller falls back, not in a request
 
     @classmethod
-    def load(cls, folder: Path, cache: Path) -> _OnnxModel:
-        """The model from the cache, exported there first if it is not yet."""
+    def load(cls, folder: Path, cache: Path, *, quantised: bool = False) -> _OnnxModel:
+        """The model from the cache, exported there first if it is not yet (and quantised, if asked, from that
+        export)."""
         weights = folder / "model.safetensors"
         stat = weights.stat()
         identity = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{_EXPORT_FORMAT}"
-        target = cache / f"{folder.name}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.onnx"
+        export = cache / f"{folder.name}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.onnx"
+        target = export.with_name(f"{export.stem}-{_QUANTISED}.onnx") if quantised else export
+
+        def make() -> None:
+            if not export.is_file():
+                _export(folder, export)
+            if quantised:
+                _quantise(export, target)
+
         if not target.is_file():
-            _export(folder, target)
+            make()
             return cls(folder, target)
         try:
             return cls(folder, target)
         except InvalidInput:
             raise
-        except Exception:  # a damaged export: made again once
+        except Exception:  # a damaged file: made again once
             target.unlink(missing_ok=True)
-            _export(folder, target)
+            make()
             return cls(folder, target)
 
     def embed(self, texts: Sequence[str], batch_size: int) -> Matrix:
@@ -206,14 +223,45 @@ def _export(folder: Path, target: Path) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
+def _quantise(source: Path, target: Path) -> None:
+    """The export with its weights quantised to int8 per output channel (onnxruntime's dynamic quantisation:
+    activations are quantised as they come), written whole or not at all. Per channel keeps the vectors at
+    cosine 0.994 on average to the full model's; one scale per tensor only at 0.968."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx.part")
+    os.close(handle)
+    # the quantiser advises pre-processing the graph through logging.warning(): on the root logger, which it
+    # would give a stderr handler if it had none; a handler of ours and a higher level keep it quiet
+    root, quiet = logging.getLogger(), logging.NullHandler()
+    level = root.level
+    root.addHandler(quiet)
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(source), temporary, per_channel=True, weight_type=QuantType.QInt8)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)  # another process quantising too writes the same file
+    finally:
+        root.setLevel(level)
+        root.removeHandler(quiet)
+        Path(temporary).unlink(missing_ok=True)
+
+
 class LocalEmbedder:
     """The model on the CPU, loaded from files on disk (never from a hub): onnxruntime, or sentence-transformers
-    where the ONNX export cannot run (``backend="torch"`` asks for it)."""
+    where the ONNX export cannot run (``backend="torch"`` asks for it).
+
+    ``query_precision="int8"`` (the default with onnxruntime) embeds queries with the quantised copy of the
+    model and documents with the full one; ``"fp32"`` embeds both with the full model.
+    """
 
     def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 64, *, cache_dir: Path | None = None,
-                 backend: Literal["onnx", "torch"] = "onnx") -> None:
+                 backend: Literal["onnx", "torch"] = "onnx",
+                 query_precision: Literal["int8", "fp32"] = "int8") -> None:
         if backend not in ("onnx", "torch"):
             raise InvalidInput(f"unknown embedding backend {backend!r}; use onnx or torch")
+        if query_precision not in ("int8", "fp32"):
+            raise InvalidInput(f"unknown query precision {query_precision!r}; use int8 or fp32")
         _offline()
         path = packaged_model_path() if model == PACKAGED_MODEL else Path(model)
         if not path.is_dir():
@@ -221,12 +269,20 @@ class LocalEmbedder:
         self._name = model if model == PACKAGED_MODEL else path.name
         self._batch_size = batch_size
         self._cache = _QueryCache()
+        self._query_cache = _QueryCache()  # apart: a text's query vector is not its document vector
         self._onnx: _OnnxModel | None = None
+        self._query_onnx: _OnnxModel | None = None
         if backend == "onnx":
             try:
                 self._onnx = _OnnxModel.load(path, cache_dir or default_model_cache())
             except Exception as exc:  # any export or load failure: the torch path still serves
                 log.warning("embedding model %s runs on sentence-transformers: no ONNX export (%s: %s)",
+                            self._name, type(exc).__name__, exc)
+        if self._onnx is not None and query_precision == "int8":
+            try:
+                self._query_onnx = _OnnxModel.load(path, cache_dir or default_model_cache(), quantised=True)
+            except Exception as exc:  # queries then run on the full model
+                log.warning("embedding model %s embeds queries at full precision: no quantised copy (%s: %s)",
                             self._name, type(exc).__name__, exc)
         if self._onnx is not None:
             self._dimension = self._onnx.dimension
@@ -242,6 +298,10 @@ class LocalEmbedder:
     @property
     def backend(self) -> str:
         return "onnx" if self._onnx is not None else "torch"
+
+    @property
+    def query_precision(self) -> str:
+        return "int8" if self._query_onnx is not None else "fp32"
 
     @property
     def name(self) -> str:
@@ -266,11 +326,16 @@ class LocalEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> Vector:
-        return self._cache.through([text], self._run, self._dimension)[0]
+        if self._query_onnx is None:
+            return self._cache.through([text], self._run, self._dimension)[0]
+        query = self._query_onnx
+        return self._query_cache.through([text], lambda texts: query.embed(texts, self._batch_size),
+                                         self._dimension)[0]
 
     def clear_cache(self) -> None:
         """Forget the kept vectors (a benchmark that must time the model, not the cache)."""
         self._cache.clear()
+        self._query_cache.clear()
 
 
 class OpenAICompatibleEmbedder:
@@ -326,4 +391,5 @@ def embedder_from_settings(settings: Settings) -> Embedder:
         key = settings.embeddings_api_key.get_secret_value() if settings.embeddings_api_key else None
         return OpenAICompatibleEmbedder(settings.embeddings_base_url, settings.embeddings_model, key,
                                         settings.embeddings_batch_size)
-    return LocalEmbedder(settings.embeddings_model, settings.embeddings_batch_size, cache_dir=settings.model_cache_dir)
+    return LocalEmbedder(settings.embeddings_model, settings.embeddings_batch_size, cache_dir=settings.model_cache_dir,
+                         query_precision=settings.embeddings_query_precision)

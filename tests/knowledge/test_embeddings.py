@@ -31,19 +31,73 @@ def test_onnx_backend_gives_the_vectors_of_sentence_transformers(tmp_path: Path,
     assert vectors.shape == torch_vectors.shape
     assert float(np.abs(vectors - torch_vectors).max()) < 1e-5
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert np.allclose(onnx.embed_query(TEXTS[1]), torch_vectors[1], atol=1e-5)
+    full = LocalEmbedder(cache_dir=tmp_path, query_precision="fp32")
+    assert full.query_precision == "fp32"
+    assert np.allclose(full.embed_query(TEXTS[1]), torch_vectors[1], atol=1e-5)
+
+
+def test_queries_run_on_the_quantised_copy_close_to_the_full_model(tmp_path: Path,
+                                                                    torch_vectors: np.ndarray) -> None:
+    embedder = LocalEmbedder(cache_dir=tmp_path)
+    assert embedder.query_precision == "int8"
+
+    documents = embedder.embed_documents(TEXTS)
+    queries = np.stack([embedder.embed_query(text) for text in TEXTS])
+
+    assert float(np.abs(documents - torch_vectors).max()) < 1e-5  # documents: the full model, index unchanged
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+    agreement = (queries * documents).sum(axis=1)
+    assert agreement.min() > 0.97, agreement  # the quantised model's vectors, near the full one's ...
+    assert agreement[:3].max() < 0.99999  # ... but not them: the query did run on the other model
+    # each text's nearest document is its own, as search needs
+    assert list((queries @ documents.T).argmax(axis=1)) == list(range(len(TEXTS)))
+    # a text asked as a query and then embedded as a document gets each its own vector, not the other's kept one
+    assert np.allclose(embedder.embed_documents([TEXTS[0]])[0], torch_vectors[0], atol=1e-5)
 
 
 def test_onnx_export_is_made_once_and_reused(tmp_path: Path) -> None:
     LocalEmbedder(cache_dir=tmp_path)
-    [exported] = list(tmp_path.glob("*.onnx"))
-    made = exported.stat().st_mtime_ns
+    exported = sorted(tmp_path.glob("*.onnx"), key=lambda path: len(path.name))  # the export, its int8 copy
+    assert len(exported) == 2 and exported[1].name == exported[0].name.replace(".onnx", "-int8pc-1.onnx")
+    made = [path.stat().st_mtime_ns for path in exported]
 
     again = LocalEmbedder(cache_dir=tmp_path)
 
-    assert again.backend == "onnx" and list(tmp_path.glob("*.onnx")) == [exported]
-    assert exported.stat().st_mtime_ns == made
+    assert again.backend == "onnx" and again.query_precision == "int8"
+    assert sorted(tmp_path.glob("*.onnx")) == sorted(exported)
+    assert [path.stat().st_mtime_ns for path in exported] == made
+    assert exported[1].stat().st_size < exported[0].stat().st_size / 3  # int8 weights
     assert not list(tmp_path.glob("*.part"))  # no half-written export left behind
+
+
+def test_damaged_quantised_copy_is_made_again(tmp_path: Path) -> None:
+    first = LocalEmbedder(cache_dir=tmp_path)
+    expected = first.embed_query(TEXTS[0])
+    [quantised] = list(tmp_path.glob("*-int8pc-1.onnx"))
+    quantised.write_bytes(b"not an onnx graph")
+
+    again = LocalEmbedder(cache_dir=tmp_path)
+
+    assert again.query_precision == "int8" and quantised.stat().st_size > 1_000_000
+    assert np.allclose(again.embed_query(TEXTS[0]), expected, atol=1e-6)
+
+
+def test_queries_fall_back_to_the_full_model_when_no_quantised_copy_can_be_made(
+        tmp_path: Path, torch_vectors: np.ndarray, caplog: pytest.LogCaptureFixture) -> None:
+    LocalEmbedder(cache_dir=tmp_path, query_precision="fp32")
+    [exported] = list(tmp_path.glob("*.onnx"))
+    exported.with_name(exported.name.replace(".onnx", "-int8pc-1.onnx")).mkdir()  # a folder where it would go
+
+    embedder = LocalEmbedder(cache_dir=tmp_path)
+
+    assert embedder.backend == "onnx" and embedder.query_precision == "fp32"
+    assert "embeds queries at full precision" in caplog.text
+    assert np.allclose(embedder.embed_query(TEXTS[1]), torch_vectors[1], atol=1e-5)
+
+
+def test_unknown_query_precision_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="unknown query precision"):
+        LocalEmbedder(query_precision="int4")  # type: ignore[arg-type]
 
 
 def test_unusable_cache_falls_back_to_sentence_transformers(tmp_path: Path, torch_vectors: np.ndarray) -> None:
@@ -63,7 +117,7 @@ def test_missing_model_folder_is_refused(tmp_path: Path) -> None:
 
 def test_damaged_export_is_made_again(tmp_path: Path, torch_vectors: np.ndarray) -> None:
     LocalEmbedder(cache_dir=tmp_path)
-    [exported] = list(tmp_path.glob("*.onnx"))
+    [exported] = [path for path in tmp_path.glob("*.onnx") if "int8" not in path.name]
     exported.write_bytes(b"not an onnx graph")
 
     again = LocalEmbedder(cache_dir=tmp_path)
