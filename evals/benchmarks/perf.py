@@ -470,6 +470,7 @@ def run(sizes: Sequence[int], data: Path, sample_dir: Path, embedder: Embedder, 
     info["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     details = {"sizes": [row["size"] for row in by_size], "by_size": by_size, "targets": targets,
                "queries": queries, "http": http, "embedding_model": embedder.name,
+               "query_precision": getattr(embedder, "query_precision", "fp32"),
                "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": info}
     latency = {key: largest[f"suggest_{key}_ms"] for key in ("p50", "p95", "p99")}
     return BenchmarkResult("perf", "copilot", queries, dict(largest), latency, details)
@@ -511,7 +512,8 @@ def markdown(result: BenchmarkResult) -> str:
         "",
         f"Machine: {info['processor']}, {info['cpus']} CPUs, {info['memory_gb']} GB memory, {info['platform']}, "
         f"Python {info['python']}; load average {info['load_average']} at the start, "
-        f"{info.get('load_average_end')} at the end. Embedding model {result.details['embedding_model']}; "
+        f"{info.get('load_average_end')} at the end. Embedding model {result.details['embedding_model']} "
+        f"(queries at {result.details.get('query_precision', 'fp32')}); "
         f"{result.details['queries']} sequential requests per phase; columns are tenant sizes in chunks "
         f"(requested); targets apply to the largest.",
         "",

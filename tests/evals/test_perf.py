@@ -100,6 +100,8 @@ def test_a_small_tenant_measured_in_process_and_over_http(embedder: LocalEmbedde
     table = md_path.read_text()
     assert f"| metric | {size} | target | largest |" in table and "| suggest_p95_ms |" in table
     assert f"{result.details['machine']['cpus']} CPUs" in table
+    assert result.details["query_precision"] == embedder.query_precision == "int8"
+    assert "(queries at int8)" in table
 
 
 @pytest.mark.slow
