@@ -42,7 +42,8 @@ PACKAGED_MODEL = "all-MiniLM-L6-v2"
 _PIPELINE = ["Transformer", "Pooling", "Normalize"]  # the sentence-transformers modules the ONNX path reproduces
 LIVE_BATCH = 128  # calls with at most this many texts (a request's turns and sentences) keep their embeddings
 _EXPORT_FORMAT = 2  # part of an export's file name: a change to _export makes a new file
-_QUANTISED = "int8pc-1"  # part of the quantised copy's name: a change to _quantise makes a new file
+_QUANTISED = "int8pc-1"  # part of the quantised copy's name (with onnxruntime's version): a change to _quantise
+_QUANTISING = Lock()  # one quantisation at a time in a process: it changes the root logger for a while
 log = logging.getLogger("copilot.embeddings")
 
 
@@ -145,7 +146,7 @@ class _OnnxModel:
         stat = weights.stat()
         identity = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{_EXPORT_FORMAT}"
         export = cache / f"{folder.name}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.onnx"
-        target = export.with_name(f"{export.stem}-{_QUANTISED}.onnx") if quantised else export
+        target = export.with_name(f"{export.stem}-{_quantised_suffix()}.onnx") if quantised else export
 
         def make() -> None:
             if not export.is_file():
@@ -223,28 +224,49 @@ def _export(folder: Path, target: Path) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
+def _quantised_suffix() -> str:
+    import onnxruntime
+
+    return f"{_QUANTISED}-ort{onnxruntime.__version__}"  # another onnxruntime may quantise otherwise
+
+
+class _QuantiserAdvice(logging.Filter):
+    """Drops what onnxruntime's quantiser logs on the root logger (its advice to pre-process the graph)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        parts = Path(record.pathname).parts
+        return not ("onnxruntime" in parts and "quantization" in parts)
+
+
 def _quantise(source: Path, target: Path) -> None:
     """The export with its weights quantised to int8 per output channel (onnxruntime's dynamic quantisation:
     activations are quantised as they come), written whole or not at all. Per channel keeps the vectors at
     cosine 0.994 on average to the full model's; one scale per tensor only at 0.968."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx.part")
     os.close(handle)
-    # the quantiser advises pre-processing the graph through logging.warning(): on the root logger, which it
-    # would give a stderr handler if it had none; a handler of ours and a higher level keep it quiet
-    root, quiet = logging.getLogger(), logging.NullHandler()
-    level = root.level
-    root.addHandler(quiet)
-    root.setLevel(logging.ERROR)
-    try:
-        quantize_dynamic(str(source), temporary, per_channel=True, weight_type=QuantType.QInt8)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)  # another process quantising too writes the same file
-    finally:
-        root.setLevel(level)
-        root.removeHandler(quiet)
-        Path(temporary).unlink(missing_ok=True)
+    # the quantiser advises pre-processing through logging.warning(): a record on the root logger, which
+    # logging.warning() gives a stderr handler first when it has none; a filter drops the record, and a handler
+    # of ours stands in only while the root logger has none
+    root, advice = logging.getLogger(), _QuantiserAdvice()
+    with _QUANTISING:
+        stand_in = logging.NullHandler() if not root.handlers else None
+        if stand_in is not None:
+            root.addHandler(stand_in)
+        root.addFilter(advice)
+        try:
+            # given the graph, not its path: the quantiser's shape inference then writes its 90 MB working
+            # copy to a folder of its own, not beside the export where another process may be quantising too
+            quantize_dynamic(onnx.load(str(source)), temporary, per_channel=True, weight_type=QuantType.QInt8)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)  # another process quantising too writes the same file
+        finally:
+            root.removeFilter(advice)
+            if stand_in is not None:
+                root.removeHandler(stand_in)
+            Path(temporary).unlink(missing_ok=True)
 
 
 class LocalEmbedder:
@@ -268,19 +290,20 @@ class LocalEmbedder:
             raise InvalidInput(f"embedding model folder not found: {path}")
         self._name = model if model == PACKAGED_MODEL else path.name
         self._batch_size = batch_size
-        self._cache = _QueryCache()
+        self._cache = _QueryCache()  # documents' vectors (and queries' with query_precision fp32)
         self._query_cache = _QueryCache()  # apart: a text's query vector is not its document vector
         self._onnx: _OnnxModel | None = None
         self._query_onnx: _OnnxModel | None = None
+        cache = cache_dir or default_model_cache()
         if backend == "onnx":
             try:
-                self._onnx = _OnnxModel.load(path, cache_dir or default_model_cache())
+                self._onnx = _OnnxModel.load(path, cache)
             except Exception as exc:  # any export or load failure: the torch path still serves
                 log.warning("embedding model %s runs on sentence-transformers: no ONNX export (%s: %s)",
                             self._name, type(exc).__name__, exc)
         if self._onnx is not None and query_precision == "int8":
             try:
-                self._query_onnx = _OnnxModel.load(path, cache_dir or default_model_cache(), quantised=True)
+                self._query_onnx = _OnnxModel.load(path, cache, quantised=True)
             except Exception as exc:  # queries then run on the full model
                 log.warning("embedding model %s embeds queries at full precision: no quantised copy (%s: %s)",
                             self._name, type(exc).__name__, exc)
@@ -300,7 +323,7 @@ class LocalEmbedder:
         return "onnx" if self._onnx is not None else "torch"
 
     @property
-    def query_precision(self) -> str:
+    def query_precision(self) -> Literal["int8", "fp32"]:
         return "int8" if self._query_onnx is not None else "fp32"
 
     @property

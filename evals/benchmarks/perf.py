@@ -244,7 +244,8 @@ def _peak_rss_mb() -> float:
 
 
 class _UncachedQueries:
-    """The embedder with no query cache, for the naive baseline: its questions are the copilot search's."""
+    """The embedder with its kept vectors forgotten before each query, for the naive baseline: its questions are
+    the copilot search's, whose vectors it would otherwise find kept (the same query model as the search)."""
 
     def __init__(self, inner: Embedder) -> None:
         self._inner = inner
@@ -261,7 +262,10 @@ class _UncachedQueries:
         return self._inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> Vector:
-        return self._inner.embed_documents([text])[0]
+        clear = getattr(self._inner, "clear_cache", None)
+        if clear is not None:
+            clear()
+        return self._inner.embed_query(text)
 
 
 def embed_throughput(embedder: Embedder, texts: Sequence[str], batch: int) -> float:

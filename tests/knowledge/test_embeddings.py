@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,7 +11,15 @@ import numpy as np
 import pytest
 
 from copilot.errors import InvalidInput
-from knowledge.embeddings import LIVE_BATCH, LocalEmbedder, _QueryCache, packaged_model_path
+from copilot.settings import Settings
+from knowledge.embeddings import (
+    LIVE_BATCH,
+    LocalEmbedder,
+    _quantised_suffix,
+    _QueryCache,
+    embedder_from_settings,
+    packaged_model_path,
+)
 from tests.conftest import MODEL_CACHE
 
 TEXTS = ["I was charged twice for my bill", "my phone was stolen yesterday, what do I do?",
@@ -51,14 +60,40 @@ def test_queries_run_on_the_quantised_copy_close_to_the_full_model(tmp_path: Pat
     assert agreement[:3].max() < 0.99999  # ... but not them: the query did run on the other model
     # each text's nearest document is its own, as search needs
     assert list((queries @ documents.T).argmax(axis=1)) == list(range(len(TEXTS)))
-    # a text asked as a query and then embedded as a document gets each its own vector, not the other's kept one
-    assert np.allclose(embedder.embed_documents([TEXTS[0]])[0], torch_vectors[0], atol=1e-5)
+    # a text asked first as a query, then embedded as a document, gets each its own vector, not the kept one
+    fresh = LocalEmbedder(cache_dir=tmp_path)
+    asked = fresh.embed_query(TEXTS[1])
+    assert np.allclose(asked, queries[1], atol=1e-6)
+    assert np.allclose(fresh.embed_documents([TEXTS[1]])[0], torch_vectors[1], atol=1e-5)
+    assert np.allclose(fresh.embed_query(TEXTS[1]), queries[1], atol=1e-6)
+
+
+def test_quantising_leaves_logging_as_it_was_and_says_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]
+                                                              ) -> None:
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers), list(root.filters))
+    capfd.readouterr()
+
+    embedder = LocalEmbedder(cache_dir=tmp_path)
+
+    assert embedder.query_precision == "int8"
+    assert (root.level, list(root.handlers), list(root.filters)) == before
+    out, err = capfd.readouterr()
+    assert "quantization" not in out + err and "pre-processing" not in out + err
+    assert not [path for path in tmp_path.iterdir() if "inferred" in path.name or path.suffix == ".part"]
+
+
+def test_the_setting_chooses_the_query_precision(tmp_path: Path) -> None:
+    settings = Settings(model_cache_dir=tmp_path, embeddings_query_precision="fp32")
+    assert embedder_from_settings(settings).query_precision == "fp32"  # type: ignore[attr-defined]
+    default = Settings(model_cache_dir=tmp_path)
+    assert embedder_from_settings(default).query_precision == "int8"  # type: ignore[attr-defined]
 
 
 def test_onnx_export_is_made_once_and_reused(tmp_path: Path) -> None:
     LocalEmbedder(cache_dir=tmp_path)
     exported = sorted(tmp_path.glob("*.onnx"), key=lambda path: len(path.name))  # the export, its int8 copy
-    assert len(exported) == 2 and exported[1].name == exported[0].name.replace(".onnx", "-int8pc-1.onnx")
+    assert len(exported) == 2 and exported[1].name == exported[0].name.replace(".onnx", f"-{_quantised_suffix()}.onnx")
     made = [path.stat().st_mtime_ns for path in exported]
 
     again = LocalEmbedder(cache_dir=tmp_path)
@@ -73,7 +108,7 @@ def test_onnx_export_is_made_once_and_reused(tmp_path: Path) -> None:
 def test_damaged_quantised_copy_is_made_again(tmp_path: Path) -> None:
     first = LocalEmbedder(cache_dir=tmp_path)
     expected = first.embed_query(TEXTS[0])
-    [quantised] = list(tmp_path.glob("*-int8pc-1.onnx"))
+    [quantised] = list(tmp_path.glob(f"*-{_quantised_suffix()}.onnx"))
     quantised.write_bytes(b"not an onnx graph")
 
     again = LocalEmbedder(cache_dir=tmp_path)
@@ -86,7 +121,8 @@ def test_queries_fall_back_to_the_full_model_when_no_quantised_copy_can_be_made(
         tmp_path: Path, torch_vectors: np.ndarray, caplog: pytest.LogCaptureFixture) -> None:
     LocalEmbedder(cache_dir=tmp_path, query_precision="fp32")
     [exported] = list(tmp_path.glob("*.onnx"))
-    exported.with_name(exported.name.replace(".onnx", "-int8pc-1.onnx")).mkdir()  # a folder where it would go
+    where = exported.with_name(exported.name.replace(".onnx", f"-{_quantised_suffix()}.onnx"))
+    where.mkdir()  # a folder where the copy would go
 
     embedder = LocalEmbedder(cache_dir=tmp_path)
 
@@ -153,12 +189,18 @@ def test_onnx_embedder_serves_threads_at_once(tmp_path: Path) -> None:
     embedder = LocalEmbedder(cache_dir=tmp_path)
     batches = [[f"message {i} about {topic}" for i in range(5)] for topic in ("bills", "roaming", "returns", "sims")]
     alone = [embedder.embed_documents(b) for b in batches]
+    questions = [f"what about my {topic}, order {i}?" for i in range(8) for topic in ("bill", "sim")]
+    asked = [embedder.embed_query(q) for q in questions]
+    embedder.clear_cache()  # the model runs again, from many threads at once
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         together = list(pool.map(embedder.embed_documents, batches * 4))
+        queried = list(pool.map(embedder.embed_query, questions * 2))
 
     for i, vectors in enumerate(together):
         assert np.allclose(vectors, alone[i % len(batches)], atol=1e-6)
+    for i, vector in enumerate(queried):
+        assert np.allclose(vector, asked[i % len(questions)], atol=1e-6)
 
 
 def test_unknown_backend_is_refused() -> None:
