@@ -42,7 +42,7 @@ PACKAGED_MODEL = "all-MiniLM-L6-v2"
 _PIPELINE = ["Transformer", "Pooling", "Normalize"]  # the sentence-transformers modules the ONNX path reproduces
 LIVE_BATCH = 128  # calls with at most this many texts (a request's turns and sentences) keep their embeddings
 _EXPORT_FORMAT = 2  # part of an export's file name: a change to _export makes a new file
-_QUANTISED = "int8pc-1"  # part of the quantised copy's name (with onnxruntime's version): a change to _quantise
+_QUANTISED = "int8pc-1"  # part of the int8 copy's name (with onnxruntime's version): changed with _quantise
 _QUANTISING = Lock()  # one quantisation at a time in a process: it changes the root logger for a while
 log = logging.getLogger("copilot.embeddings")
 

@@ -262,10 +262,15 @@ class _UncachedQueries:
         return self._inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> Vector:
-        clear = getattr(self._inner, "clear_cache", None)
-        if clear is not None:
-            clear()
+        _forget_kept(self._inner)
         return self._inner.embed_query(text)
+
+
+def _forget_kept(embedder: Embedder) -> None:
+    """Empty the embedder's kept vectors, where it keeps any (``clear_cache``), so the model runs again."""
+    clear = getattr(embedder, "clear_cache", None)
+    if callable(clear):
+        clear()
 
 
 def embed_throughput(embedder: Embedder, texts: Sequence[str], batch: int) -> float:
@@ -380,9 +385,7 @@ def measure(size: int, documents: dict[str, str], asked: Requests, sample_dir: P
             keep: Path | None = None) -> dict[str, float]:
     """Every figure for one tenant of about ``size`` chunks, in a temporary data directory removed after, or in
     ``keep``/``size`` kept for the next run, which then measures everything but ingestion on it again."""
-    clear = getattr(embedder, "clear_cache", None)
-    if callable(clear):  # the sizes ask the same questions: a later size would find every query vector kept
-        clear()
+    _forget_kept(embedder)  # the sizes ask the same questions: a later size would find every query vector kept
     with tempfile.TemporaryDirectory(prefix="copilot-perf-", ignore_cleanup_errors=True) as scratch:
         data_dir = keep / str(size) / "data" if keep is not None else Path(scratch) / "data"
         settings = Settings(data_dir=data_dir, database_url=None, chroma_url=None, _env_file=None)
