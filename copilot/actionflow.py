@@ -162,6 +162,18 @@ class FlowCandidates:
             if node in self.node:
                 column = list(Branch).index(kind)
                 self.via_branch[:, column] = np.maximum(self.via_branch[:, column], act[self.node[node], self.cand])
+        # which flow each candidate belongs to, and the actions that name one flow alone (to tell which
+        # flows a thread has started, and which one its last action was of)
+        index = {label: j for j, label in enumerate(self.labels)}
+        self.member = np.zeros((len(self.labels), len(flows)), dtype=np.float32)
+        self.steps: list[list[int]] = []  # each flow's actions among the candidates, in flow order
+        for f, flow in enumerate(flows):
+            mine = [label for label in flow.actions if label in index]
+            self.member[[index[label] for label in mine], f] = 1.0
+            self.steps.append([index[n] for n in dict.fromkeys(flow.order() + flow.actions)
+                               if n in index and n not in flow.pseudo])
+        self.own_flow = {label: int(np.argmax(self.member[j])) for label, j in index.items()
+                         if self.member[j].sum() == 1}
         slots = [placeholders(t) for t in self.templates]
         self.slot_column = {k: j for j, k in enumerate(sorted({k for names in slots for k in names}))}
         self.slots = np.zeros((len(self.labels), len(self.slot_column)), dtype=np.float32)
@@ -186,7 +198,30 @@ def progress(cands: FlowCandidates, states: Sequence[ActionState]) -> list[npt.N
     return [cands.step[last], cands.within3[last], cands.next1[last], cands.next2[last], cands.next3[last],
             cands.after_call[call],
             after_any_done.astype(np.float32), done_count,
-            (last[:, None] == cands.cand[None, :]).astype(np.float32), frontier]
+            (last[:, None] == cands.cand[None, :]).astype(np.float32), frontier, *flow_progress(cands, states)]
+
+
+def flow_progress(cands: FlowCandidates, states: Sequence[ActionState]) -> list[npt.NDArray[np.float32]]:
+    """Which of a thread's flows each candidate belongs to: one the thread has started (an action of that flow
+    alone done), the one of the last such action, and whether it is its flow's first action not done yet."""
+    n, c = len(states), len(cands.labels)
+    started = np.zeros((n, cands.member.shape[1]), dtype=np.float32)
+    current = np.zeros_like(started)
+    first = np.zeros((n, c), dtype=np.float32)
+    for i, s in enumerate(states):
+        flows = [cands.own_flow[label] for label in s.done if label in cands.own_flow]
+        started[i, flows] = 1.0
+        if flows:
+            current[i, flows[-1]] = 1.0
+        done = set(s.done)
+        for steps in cands.steps:
+            ahead = next((j for j in steps if cands.labels[j] not in done), None)
+            if ahead is not None:
+                first[i, ahead] = 1.0
+    member = cands.member.T
+    single = float(cands.member.shape[1] == 1)
+    return [np.minimum(started @ member, 1.0), np.minimum(current @ member, 1.0), first,
+            np.full((n, c), single, dtype=np.float32)]
 
 
 def slots_filled(cands: FlowCandidates, states: Sequence[ActionState]) -> list[npt.NDArray[np.float32]]:

@@ -1,0 +1,53 @@
+"""Where a thread stands among several flows: the features ``copilot.actionflow.flow_progress`` gives."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from copilot.actionflow import ActionState, Flow, FlowCandidates, flow_progress
+
+
+def _flow(name: str, steps: list[str]) -> Flow:
+    replies = {"hello": "Hello", **{s: f"{s}?" for s in steps}}
+    order = ["hello", *steps]
+    return Flow(name=name, replies=replies, edges={a: (b,) for a, b in itertools.pairwise(order)},
+                start="hello")
+
+
+WEATHER = _flow("weather", ["w_day", "w_place", "w_forecast"])
+PARTY = _flow("party", ["p_venue", "p_day", "p_guests"])
+
+
+def _features(done: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    cands = FlowCandidates([WEATHER, PARTY], {"bye": "Goodbye"})
+    started, current, first, single = flow_progress(cands, [ActionState(done=done)])
+    return {name: dict(zip(cands.labels, values[0].tolist(), strict=True))
+            for name, values in (("started", started), ("current", current), ("first", first), ("single", single))}
+
+
+def test_a_thread_in_its_first_flow_marks_that_flow_started_and_current() -> None:
+    f = _features(("hello", "w_day", "w_place"))
+
+    assert f["started"]["w_forecast"] == 1.0 and f["started"]["p_venue"] == 0.0
+    assert f["current"]["w_forecast"] == 1.0 and f["current"]["p_day"] == 0.0
+    # each flow's first step not done yet; "hello" belongs to both flows, so it starts neither
+    assert [label for label, v in f["first"].items() if v] == ["p_venue", "w_forecast"]
+    assert f["started"]["bye"] == 0.0 and f["first"]["bye"] == 0.0  # generic: of no flow
+    assert set(f["single"].values()) == {0.0}
+
+
+def test_the_last_flow_acted_in_is_current_after_a_switch() -> None:
+    f = _features(("hello", "w_day", "w_place", "w_forecast", "p_venue"))
+
+    assert f["started"]["w_day"] == 1.0 and f["started"]["p_guests"] == 1.0
+    assert f["current"]["p_guests"] == 1.0 and f["current"]["w_day"] == 0.0
+    assert [label for label, v in f["first"].items() if v] == ["p_day"]  # the weather flow is all done
+
+
+def test_one_flow_is_marked_single() -> None:
+    cands = FlowCandidates([WEATHER], {})
+    single = flow_progress(cands, [ActionState(done=("hello",))])[3]
+
+    assert np.all(single == 1.0)
