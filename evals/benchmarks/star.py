@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from copilot.actionrank import FREE_TEXT, ActionExample, ActionRanker, ActionState, Branch, EmbeddingCache, Event, Flow
+from copilot.actionflow import FREE_TEXT, ActionExample, ActionState, Branch, Event, Flow
+from copilot.actionrank import MEMBERS, ActionRanker, EmbeddingCache
 from copilot.errors import InvalidInput
 from copilot.ports import Embedder
 from evals.contract import BenchmarkResult, latency_summary
@@ -73,10 +74,15 @@ def _implied_edges(edges: dict[str, tuple[str, ...]], nodes: set[str], replies: 
         implied["query_book"] = outcome
     else:
         implied["query_check"] = implied["query"] = outcome
-    answers = tuple(n for n in ("yes", "no") if n in nodes and n not in targeted)
+    answers = tuple(n for n in ("yes", "no", "done") if n in nodes and n not in targeted)
     for label, text in replies.items():
         if label not in edges and label not in PSEUDO and "?" in text:
             implied[label] = answers
+    judged = tuple(n for n in ("correct", "incorrect", "noanswer") if n in nodes and n not in targeted)
+    for query in ("query", "query_check", "query_book") if judged else ():
+        for label in edges.get(query, ()):
+            if label not in edges and label not in PSEUDO:
+                implied[label] = judged
     return {node: targets for node, targets in implied.items() if node in nodes and node not in edges and targets}
 
 
@@ -217,7 +223,8 @@ class _Tally:
 
 
 def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds: int = 5,
-        holdout: Sequence[str] | None = None, seed: int = 0) -> BenchmarkResult:
+        holdout: Sequence[str] | None = None, seed: int = 0, members: int = MEMBERS) -> BenchmarkResult:
+    """``members``: models in the ranker's ensemble (fewer train faster)."""
     flows, dialogues = load(data_dir)
     if holdout is not None:
         unknown = sorted(set(holdout) - set(flows))
@@ -259,7 +266,7 @@ def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds
             raise InvalidInput(f"fold {number} ({', '.join(held)}) has no training or no test dialogues")
         log(f"star: fold {number}/{len(splits)} holds out {', '.join(held)}: {len(train)} training and "
             f"{len(test)} test actions")
-        ranker = ActionRanker(cache, seed=seed).fit(train, log=lambda m: log(f"star: {m}"))
+        ranker = ActionRanker(cache, seed=seed, members=members).fit(train, log=lambda m: log(f"star: {m}"))
         ranked = ranker.rank_many([e.state for e in test], [e.flows for e in test])
         timed = []
         for example in test[:_LATENCY_SAMPLE]:
@@ -304,7 +311,8 @@ def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds
     details = {"folds": fold_details,
                "per_task_top1": {t: round(per_task[t].figures()["top1"], 4) for t in sorted(per_task)},
                "unseen_targets": round(unseen_total / max(1, model.n), 4),
-               "embedded_texts": len(cache), "embed_s": round(embed_s, 1)}
+               "embedded_texts": len(cache), "embed_s": round(embed_s, 1),
+               "ranker_members": ranker.members}
     result = BenchmarkResult("star", "copilot", model.n, model.figures(), latency_summary(latencies), details,
                              cases=cases)
     result.baseline = BenchmarkResult("star", "bigram", base.n, base.figures(), latency_summary(base_latencies),

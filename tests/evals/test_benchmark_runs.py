@@ -206,7 +206,7 @@ def test_star_run_has_a_case_per_action_tagged_with_its_task(tmp_path: Path, emb
         (root / "tasks" / task).mkdir(parents=True)
         (root / "tasks" / task / f"{task}.json").write_bytes((STAR / "tasks" / task / f"{task}.json").read_bytes())
 
-    result = star.run(root, embedder, _quiet, folds=2)
+    result = star.run(root, embedder, _quiet, folds=2, members=1)
 
     assert result.baseline is not None
     for outcome in (result, result.baseline):

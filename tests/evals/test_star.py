@@ -140,10 +140,26 @@ def test_flow_from_chart_adds_the_edges_the_chart_leaves_implied(star_dir: Path)
     assert "ride_bye" not in ride.edges  # not a question: no answers
 
 
+def test_flow_from_chart_hangs_floating_outcomes_on_the_question_they_answer() -> None:
+    trivia, trip, weather = (star.flow_from_chart(t, json.loads((STAR / "tasks" / t / f"{t}.json").read_text()))
+                             for t in ("trivia", "trip_directions", "weather"))
+
+    # trivia draws the customer's answer judged after the question the query fetched; its graph leaves the
+    # judgements floating
+    assert trivia.edges["trivia_ask_question"] == ("correct", "incorrect", "noanswer")
+    assert trivia.edges["correct"] == ("trivia_inform_answer_correct_ask_next",)  # drawn: kept
+    # "done" closes a step-by-step loop: one more answer to the step's question
+    assert trip.edges["trip_inform_simple_step_ask_proceed"] == ("yes", "no", "done")
+    assert trivia.edges["trivia_inform_answer_correct_ask_next"] == ("done",)
+    # a chart without floating outcomes is read as before
+    assert weather.edges["query"] == ("weather_inform_forecast",)
+    assert weather.edges["weather_inform_forecast"] == ("anything_else",)
+
+
 def test_candidates_include_every_action_of_the_flowchart(star_dir: Path, embedder: LocalEmbedder) -> None:
     flows, dialogues = star.load(star_dir)
     train = [e for d in dialogues if d.tasks != ("weather",) for e in d.examples]
-    ranker = ActionRanker(embedder, max_iter=20, min_flows=3).fit(train)
+    ranker = ActionRanker(embedder, max_iter=20, min_flows=3, members=2).fit(train)
 
     ranked = ranker.rank(ActionState(), [flows["weather"]])
 
@@ -158,7 +174,7 @@ def test_candidates_include_every_action_of_the_flowchart(star_dir: Path, embedd
 def test_run_with_holdout_reports_unseen_task_figures_and_baseline(star_dir: Path, embedder: LocalEmbedder) -> None:
     messages: list[str] = []
 
-    result = star.run(star_dir, embedder, messages.append, holdout=["weather", "trivia"])
+    result = star.run(star_dir, embedder, messages.append, holdout=["weather", "trivia"], members=2)
 
     assert result.benchmark == "star" and result.n > 0
     assert set(result.metrics) == {"top1", "top3"}
@@ -171,11 +187,12 @@ def test_run_with_holdout_reports_unseen_task_figures_and_baseline(star_dir: Pat
     assert set(result.details["per_task_top1"]) == {"weather", "trivia"}
     assert 0.0 <= result.details["unseen_targets"] <= 1.0
     assert any("fold 1" in m for m in messages)
+    assert result.details["ranker_members"] == 2 and any("model 2/2 training" in m for m in messages)
     json.dumps(result.as_json())
 
 
 def test_run_with_a_fold_per_task_leaves_each_task_out_once(star_dir: Path, embedder: LocalEmbedder) -> None:
-    result = star.run(star_dir, embedder, lambda _: None, folds=len(TASKS))
+    result = star.run(star_dir, embedder, lambda _: None, folds=len(TASKS), members=1)
 
     assert sorted(t for fold in result.details["folds"] for t in fold["tasks"]) == sorted(TASKS)
     assert all(len(fold["tasks"]) == 1 for fold in result.details["folds"])
@@ -227,7 +244,7 @@ def _chain_examples(flow: Flow, rng: random.Random) -> list[ActionExample]:
 def test_ranker_follows_the_successors_of_an_unseen_flow(embedder: LocalEmbedder) -> None:
     rng = random.Random(0)
     train = [e for k in range(8) for e in _chain_examples(_chain_flow(f"task{k}", rng), rng)]
-    ranker = ActionRanker(embedder, max_iter=60, min_flows=3).fit(train)
+    ranker = ActionRanker(embedder, max_iter=60, min_flows=3, members=2).fit(train)
     unseen = _chain_flow("unseen", rng)
     chain = unseen.order()
 
@@ -257,11 +274,18 @@ def test_ranker_takes_the_branch_the_query_result_chooses_in_an_unseen_flow(embe
     names = ["lamp", "chair", "table", "sofa", "shelf", "desk", "rug", "bed"]
     train = [ActionExample(_branch_state(n, found), (_branch_flow(n),), f"{n}_{'found' if found else 'missing'}")
              for n in names for found in (True, False) for _ in range(3)]
-    ranker = ActionRanker(embedder, max_iter=60, min_flows=3).fit(train)
+    ranker = ActionRanker(embedder, max_iter=60, min_flows=3, members=2).fit(train)
     unseen = _branch_flow("mirror")
 
     assert ranker.rank(_branch_state("mirror", True), [unseen])[0].label == "mirror_found"
     assert ranker.rank(_branch_state("mirror", False), [unseen])[0].label == "mirror_missing"
+
+
+@pytest.mark.parametrize(("option", "message"), [({"members": 0}, "members must be at least 1"),
+                                                 ({"negatives": 0.0}, "negatives must be a share")])
+def test_ranker_refuses_bad_options(embedder: LocalEmbedder, option: dict[str, float], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        ActionRanker(embedder, **option)  # type: ignore[arg-type]
 
 
 def test_unfitted_ranker_refuses_to_rank(embedder: LocalEmbedder) -> None:
