@@ -140,7 +140,7 @@ def test_flow_from_chart_adds_the_edges_the_chart_leaves_implied(star_dir: Path)
     assert "ride_bye" not in ride.edges  # not a question: no answers
 
 
-def test_flow_from_chart_hangs_floating_outcomes_on_the_question_they_answer() -> None:
+def test_flow_from_chart_hangs_floating_outcomes_on_the_question_they_answer(star_dir: Path) -> None:
     trivia, trip, weather = (star.flow_from_chart(t, json.loads((STAR / "tasks" / t / f"{t}.json").read_text()))
                              for t in ("trivia", "trip_directions", "weather"))
 
