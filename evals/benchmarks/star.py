@@ -312,7 +312,7 @@ def run(data_dir: Path, embedder: Embedder, log: Callable[[str], None], *, folds
                "per_task_top1": {t: round(per_task[t].figures()["top1"], 4) for t in sorted(per_task)},
                "unseen_targets": round(unseen_total / max(1, model.n), 4),
                "embedded_texts": len(cache), "embed_s": round(embed_s, 1),
-               "ranker_members": ranker.members}
+               "ranker_members": members}
     result = BenchmarkResult("star", "copilot", model.n, model.figures(), latency_summary(latencies), details,
                              cases=cases)
     result.baseline = BenchmarkResult("star", "bigram", base.n, base.figures(), latency_summary(base_latencies),
