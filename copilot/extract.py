@@ -17,6 +17,21 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) offsets of ``sentences(text)`` in ``text``, without their surrounding spaces."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for gap in [*_SENTENCE_END.finditer(text), None]:
+        end = gap.start() if gap is not None else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        if gap is not None:
+            start = gap.end()
+    return spans
+
+
 def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS and len(w) > 1}
 

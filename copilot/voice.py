@@ -10,7 +10,7 @@ from typing import Literal
 import pyphen
 from pydantic import BaseModel, ConfigDict, Field
 
-from copilot.extract import sentences
+from copilot.extract import sentence_spans, sentences
 
 EmojiPolicy = Literal["none", "sparing", "allowed"]
 
@@ -71,8 +71,11 @@ class BrandVoice(BaseModel):
         "Words and phrases that promise too much, e.g. guarantee or right away: flagged in drafts (never fixed "
         "mechanically), matched as whole words, ignoring case."))
     verification_required_for: list[str] = Field(default_factory=list, description=(
-        "Topics a reply may raise only once the customer's identity is verified, e.g. refund or SIM swap: "
-        "flagged while it is not (for suggestions: until an agent or system message of the thread says so)."))
+        "Account actions a reply may take or promise only once the customer's identity is verified, e.g. "
+        "refund or SIM swap: flagged while it is not (for suggestions: until an agent or system message of the "
+        "thread says so) where the sentence commits to it (I or we will, can, have, let me) or gives the state "
+        "of the customer's own (your refund is ...); a sentence that only explains the policy (\"your service "
+        "ends 30 days after you ask to cancel\") is not flagged."))
     emoji: dict[str, EmojiPolicy] = Field(
         default_factory=lambda: {"default": "none"},  # type: ignore[arg-type]
         description="The emoji policy per channel, with a 'default' for the others: none (emoji removed), "
@@ -119,10 +122,25 @@ class VoiceResult:
     remaining: list[Violation] = field(default_factory=list)
 
 
+# A sentence that commits the agent or the brand to an action ("I can order a replacement SIM", "we'll refund
+# it", "let me cancel that") or reports the state of the customer's own ("your refund is on its way"), as
+# opposed to one that explains a policy ("your service ends 30 days after you ask to cancel").
+_COMMITMENT = re.compile(r"\b(?:(?:I|we)(?:['’](?:ll|ve|d)\b|\s+(?:will|shall|have|can|could|would|just|already|"
+                         r"now)\b|(?:['’](?:m|re)|\s+am|\s+are)\s+(?:\w+ing|able)\b)|let\s+me\b|let['’]s\b)",
+                         re.IGNORECASE)
+_STATE_OF_YOURS = re.compile(r"\byour\s+(?:[\w-]+\s+){0,2}?(?P<topic>[\w-]+(?:\s+[\w-]+)?)"
+                             r"(?:\s+(?:is|are|was|were|has|have|will)\b|['’]s\b)", re.IGNORECASE)
+
+
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     left = r"\b" if phrase[:1].isalnum() else ""
     right = r"\b" if phrase[-1:].isalnum() else ""
     return re.compile(f"{left}{re.escape(phrase)}{right}", re.IGNORECASE)
+
+
+def _is_state_of_yours(sentence: str, start: int, end: int) -> bool:
+    """Whether the topic at ``start:end`` is the customer's own, followed by its state ("your refund is")."""
+    return any(m.start("topic") <= start and end <= m.end("topic") for m in _STATE_OF_YOURS.finditer(sentence))
 
 
 def reading_grade(text: str) -> float:
@@ -158,6 +176,19 @@ class VoiceChecker:
         self._promises = [_phrase_pattern(p) for p in voice.never_promise]
         self._verification = [_phrase_pattern(p) for p in voice.verification_required_for]
 
+    def _unverified_actions(self, text: str) -> list[Violation]:
+        """The verification topics of the sentences that take, promise or report the action for this customer."""
+        found: list[Violation] = []
+        for start, end in sentence_spans(text):
+            sentence = text[start:end]
+            committed = bool(_COMMITMENT.search(sentence))
+            for pattern in self._verification:
+                for m in pattern.finditer(sentence):
+                    if committed or _is_state_of_yours(sentence, m.start(), m.end()):
+                        found.append(Violation("verification", start + m.start(), start + m.end(), m.group(0),
+                                               f"{m.group(0)!r} needs the customer's identity verified first"))
+        return found
+
     def emoji_policy(self, channel: str) -> EmojiPolicy:
         return self.voice.emoji.get(channel, self.voice.emoji.get("default", "none"))
 
@@ -172,10 +203,7 @@ class VoiceChecker:
                                 f"never promise {m.group(0)!r}: say what will happen and when, without a guarantee")
                       for m in pattern.finditer(text)]
         if not verified:
-            for pattern in self._verification:
-                found += [Violation("verification", m.start(), m.end(), m.group(0),
-                                    f"{m.group(0)!r} needs the customer's identity verified first")
-                          for m in pattern.finditer(text)]
+            found += self._unverified_actions(text)
         emojis = list(_EMOJI.finditer(text))
         policy = self.emoji_policy(channel)
         allowed = {"none": 0, "sparing": 1, "allowed": len(emojis)}[policy]

@@ -77,3 +77,35 @@ def test_greeting_uses_first_name_and_falls_back_without_one(checker: VoiceCheck
     assert checker.greeting("email", "Maya Lopez") == "Hello Maya,"
     assert checker.greeting("webchat", None) == "Hi there,"
     assert checker.sign_off("sms") == "- Brightwave"
+
+
+@pytest.mark.parametrize("text, flagged", [
+    ("I'll cancel the order now.", ["cancel"]),
+    ("Let me credit £5 to your account.", ["credit"]),
+    ("We’ve issued a refund of £20.", ["refund"]),
+    ("I'm arranging a SIM swap for you.", ["SIM swap"]),
+    ("Your refund is on its way.", ["refund"]),
+    ("Your full refund will arrive in 5 days.", ["refund"]),
+    ("Your refund's on its way.", ["refund"]),
+    # policy and self-service: said to anyone who asks, no account touched
+    ("On a 30-day plan, your service ends 30 days after you ask to cancel.", []),
+    ("Go to Orders in the app and tap Cancel order.", []),
+    ("We automatically credit 1/30 of your plan price for each day.", []),
+    ("I'm sorry to hear that. To cancel, go to Settings in the app.", []),
+    ("Account credit from a trade-in can't be changed to cash later.", []),
+])
+def test_verification_flags_actions_taken_or_promised_not_policy(checker: VoiceChecker, text: str,
+                                                                 flagged: list[str]) -> None:
+    violations = [v for v in checker.check(text, "webchat", verified=False) if v.rule == "verification"]
+
+    assert [v.text for v in violations] == flagged
+    assert all(text[v.start:v.end] == v.text for v in violations)
+
+
+def test_verification_is_judged_per_sentence(checker: VoiceChecker) -> None:
+    text = "You can cancel in the app. If that fails, we'll sort it out."
+
+    assert not [v for v in checker.check(text, "webchat", verified=False) if v.rule == "verification"]
+    joined = "You can cancel in the app, or we'll cancel it for you."
+    [violation, second] = [v for v in checker.check(joined, "webchat", verified=False) if v.rule == "verification"]
+    assert (violation.start, second.start) == (8, 36)
