@@ -16,7 +16,8 @@ template's placeholders, the words of its name, a bigram prior over labels, the 
 template to the reply predicted from the nearest training states, what chooses a branch: whether the
 customer's turn reads as a yes or a no, whether the result says no, whether the query checked or booked; and,
 for a thread with several flows, whether the candidate's flow was started, whether the last action was of it,
-and whether the candidate is its flow's first step not done yet (STAR top-3 0.788 -> 0.793 with one model).
+and whether the candidate is its flow's first step not done yet (STAR top-3 0.788 -> 0.793 with one model), and
+how far its flow is from the flow the customer's turn fits best (0.793 -> 0.796).
 Several models, each trained on its own sample of the negative rows, are averaged.
 
 The prior and the neighbours come from training threads, so on a training state they would know its
@@ -46,6 +47,7 @@ from copilot.actionflow import (
     Event,
     Flow,
     FlowCandidates,
+    flow_affinity,
     label_words,
     placeholders,
     progress,
@@ -369,7 +371,8 @@ class ActionRanker:
         similar = [customer @ templates.T, result @ templates.T, agent @ templates.T, customer @ names.T,
                    result @ names.T, predicted @ templates.T]
         prior = np.stack([priors[label] for label in last_label])
-        pair = [*progress(cands, states), *similar, *slots_filled(cands, states), prior]
+        pair = [*progress(cands, states), *similar, *slots_filled(cands, states), prior,
+                flow_affinity(cands, similar[0])]
         if self.relative:
             # a pointwise model sees one candidate at a time: how far each is from the best of its state
             # says what the raw similarity cannot (0.6 is high for one question and low for another)

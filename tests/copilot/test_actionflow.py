@@ -1,4 +1,5 @@
-"""Where a thread stands among several flows: the features ``copilot.actionflow.flow_progress`` gives."""
+"""Where a thread stands among several flows: the features ``copilot.actionflow.flow_progress`` and
+``flow_affinity`` give."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from copilot.actionflow import ActionState, Flow, FlowCandidates, flow_progress
+from copilot.actionflow import ActionState, Flow, FlowCandidates, flow_affinity, flow_progress
 
 
 def _flow(name: str, steps: list[str]) -> Flow:
@@ -51,3 +52,20 @@ def test_one_flow_is_marked_single() -> None:
     single = flow_progress(cands, [ActionState(done=("hello",))])[3]
 
     assert np.all(single == 1.0)
+
+
+def test_flow_affinity_measures_each_flow_against_the_one_the_turn_fits_best() -> None:
+    cands = FlowCandidates([WEATHER, PARTY], {"bye": "Goodbye"})
+    column = {label: j for j, label in enumerate(cands.labels)}
+    fit = np.zeros((2, len(cands.labels)), dtype=np.float32)
+    # state 0: the turn reads as the party (its best template 0.7, the weather's 0.4); state 1: the reverse
+    fit[0, [column["p_day"], column["w_place"], column["bye"]]] = (0.7, 0.4, 0.9)
+    fit[1, [column["p_guests"], column["w_forecast"]]] = (0.2, 0.5)
+
+    affinity = dict(zip(cands.labels, flow_affinity(cands, fit).T.tolist(), strict=True))
+
+    assert np.allclose(affinity["p_venue"], [0.0, -0.3])  # a flow scores its best template
+    assert affinity["p_guests"] == affinity["p_venue"]
+    assert np.allclose(affinity["w_day"], [-0.3, 0.0])
+    assert affinity["bye"] == [-1.0, -1.0]  # generic: of no flow, whatever its own fit
+    assert affinity["hello"] == [0.0, 0.0]  # of both flows: the better one counts
