@@ -227,13 +227,18 @@ def flow_progress(cands: FlowCandidates, states: Sequence[ActionState]) -> list[
 def flow_affinity(cands: FlowCandidates, fit: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """How far each candidate's flow is from the flow that the customer's turn fits best, given ``fit`` (states,
     candidates: the turn against each candidate's template). A flow fits as well as its best template; 0 for
-    the best flow, below for the others, -1 for an action of no flow. It tells of a second task begun
-    mid-thread, which the actions done cannot."""
+    the best flow, below for the others, -1 for an action of no flow (a flow's own action can also be -1 away;
+    the ``in_flow`` feature tells them apart). It tells of a second task begun mid-thread, which the actions
+    done cannot."""
     member = cands.member.astype(bool)
-    per_flow = np.stack([np.where(member[:, f], fit, -np.inf).max(axis=1) for f in range(member.shape[1])], axis=1)
+    out = np.full(fit.shape, -1.0, dtype=np.float32)
+    if not member.any():
+        return out
+    per_flow = np.where(member[None, :, :], fit[:, :, None], -np.inf).max(axis=1)  # (states, flows)
     best = per_flow.max(axis=1, keepdims=True)
     mine = np.where(member[None, :, :], per_flow[:, None, :], -np.inf).max(axis=2)
-    return np.where(np.isfinite(mine), mine - best, -1.0).astype(np.float32)
+    np.subtract(mine, best, out=out, where=np.isfinite(mine))
+    return out
 
 
 def slots_filled(cands: FlowCandidates, states: Sequence[ActionState]) -> list[npt.NDArray[np.float32]]:

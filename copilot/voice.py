@@ -123,13 +123,19 @@ class VoiceResult:
 
 
 # A sentence that commits the agent or the brand to an action ("I can order a replacement SIM", "we'll refund
-# it", "let me cancel that") or reports the state of the customer's own ("your refund is on its way"), as
+# it", "let me cancel that", "I processed a refund", "you'll get a refund", "our team will credit it"), as
 # opposed to one that explains a policy ("your service ends 30 days after you ask to cancel").
-_COMMITMENT = re.compile(r"\b(?:(?:I|we)(?:['’](?:ll|ve|d)\b|\s+(?:will|shall|have|can|could|would|just|already|"
-                         r"now)\b|(?:['’](?:m|re)|\s+am|\s+are)\s+(?:\w+ing|able)\b)|let\s+me\b|let['’]s\b)",
-                         re.IGNORECASE)
-_STATE_OF_YOURS = re.compile(r"\byour\s+(?:[\w-]+\s+){0,2}?(?P<topic>[\w-]+(?:\s+[\w-]+)?)"
-                             r"(?:\s+(?:is|are|was|were|has|have|will)\b|['’]s\b)", re.IGNORECASE)
+_COMMITMENT = (r"\b(?:(?:I|we)(?:['’](?:ll|ve|d)\b|\s+(?:will|shall|have|can|could|would|just|already|now|"
+               r"went|\w+ed)\b|(?:['’](?:m|re)|\s+am|\s+are)\s+(?:\w+ing|able|happy|glad)\b)|let\s+me\b|"
+               r"let['’]s\b|you(?:['’]ll|\s+will)\s+(?:get|receive|see|have)\b|"
+               r"(?:our\s+\w+|{brand})(?:['’]ll|\s+(?:will|can|has|have))\b)")
+# the action said to be done or coming ("a refund has been issued", "the refund will show"), or the state of
+# the customer's own ("your £5 credit has been applied", "your refund's on its way")
+_TOPIC_STATE = (r"{topic}(?:(?:\s+\S+){{0,3}}?\s+(?:has\s+been|have\s+been|is\s+being|is\s+on\s+its\s+way|"
+                r"will)\b|['’]s\s+on\s+its\s+way\b)|"
+                r"\byour\s+(?:\S+\s+){{0,3}}?{topic}(?:(?:\s+\S+){{0,3}}?\s+(?:is|are|was|were|has|have|will)\b|"
+                r"['’]s\b)")
+_FORMS = r"(?:s|es|d|ed|ing|led|ling|lation|ation)?"  # cancel -> cancelled, refund -> refunded, credit -> credits
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
@@ -138,9 +144,11 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(f"{left}{re.escape(phrase)}{right}", re.IGNORECASE)
 
 
-def _is_state_of_yours(sentence: str, start: int, end: int) -> bool:
-    """Whether the topic at ``start:end`` is the customer's own, followed by its state ("your refund is")."""
-    return any(m.start("topic") <= start and end <= m.end("topic") for m in _STATE_OF_YOURS.finditer(sentence))
+def _topic_pattern(phrase: str) -> re.Pattern[str]:
+    """A verification topic as whole words, with the forms of its last word (cancel: cancelled, cancellation)."""
+    left = r"\b" if phrase[:1].isalnum() else ""
+    right = _FORMS + r"\b" if phrase[-1:].isalnum() else ""
+    return re.compile(f"{left}{re.escape(phrase)}{right}", re.IGNORECASE)
 
 
 def reading_grade(text: str) -> float:
@@ -174,17 +182,22 @@ class VoiceChecker:
         self._replacements += [(_phrase_pattern(old), term.use, "preferred_term", f"say {term.use!r}, not {old!r}")
                                for term in voice.preferred_terms for old in term.instead_of]
         self._promises = [_phrase_pattern(p) for p in voice.never_promise]
-        self._verification = [_phrase_pattern(p) for p in voice.verification_required_for]
+        self._verification = [(_topic_pattern(p), re.compile(_TOPIC_STATE.format(topic=_topic_pattern(p).pattern),
+                                                             re.IGNORECASE))
+                              for p in voice.verification_required_for]
+        brand = re.escape(voice.name.split()[0]) if voice.name.split() else "(?!)"
+        self._commitment = re.compile(_COMMITMENT.format(brand=brand), re.IGNORECASE)
 
     def _unverified_actions(self, text: str) -> list[Violation]:
         """The verification topics of the sentences that take, promise or report the action for this customer."""
         found: list[Violation] = []
         for start, end in sentence_spans(text):
             sentence = text[start:end]
-            committed = bool(_COMMITMENT.search(sentence))
-            for pattern in self._verification:
+            committed = bool(self._commitment.search(sentence))
+            for pattern, stated in self._verification:
+                states = [(s.start(), s.end()) for s in stated.finditer(sentence)]
                 for m in pattern.finditer(sentence):
-                    if committed or _is_state_of_yours(sentence, m.start(), m.end()):
+                    if committed or any(a <= m.start() and m.end() <= b for a, b in states):
                         found.append(Violation("verification", start + m.start(), start + m.end(), m.group(0),
                                                f"{m.group(0)!r} needs the customer's identity verified first"))
         return found

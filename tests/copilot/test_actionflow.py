@@ -69,3 +69,11 @@ def test_flow_affinity_measures_each_flow_against_the_one_the_turn_fits_best() -
     assert np.allclose(affinity["w_day"], [-0.3, 0.0])
     assert affinity["bye"] == [-1.0, -1.0]  # generic: of no flow, whatever its own fit
     assert affinity["hello"] == [0.0, 0.0]  # of both flows: the better one counts
+
+
+def test_flow_affinity_without_flow_actions_marks_every_candidate_of_no_flow() -> None:
+    for cands in (FlowCandidates([], {"bye": "Goodbye"}),
+                  FlowCandidates([Flow(name="empty", replies={}, edges={}, start="")], {"bye": "Goodbye"})):
+        fit = np.full((3, len(cands.labels)), 0.5, dtype=np.float32)
+
+        assert np.array_equal(flow_affinity(cands, fit), np.full(fit.shape, -1.0, dtype=np.float32))

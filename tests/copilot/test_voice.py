@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from copilot.extract import sentence_spans, sentences
 from copilot.voice import BrandVoice, VoiceChecker, reading_grade
 
 SAMPLE_VOICE = Path(__file__).resolve().parents[2] / "samples" / "brightwave" / "brand-voice.yaml"
@@ -87,12 +88,21 @@ def test_greeting_uses_first_name_and_falls_back_without_one(checker: VoiceCheck
     ("Your refund is on its way.", ["refund"]),
     ("Your full refund will arrive in 5 days.", ["refund"]),
     ("Your refund's on its way.", ["refund"]),
+    ("A refund has been issued to your card.", ["refund"]),
+    ("I processed a refund for you.", ["refund"]),
+    ("You'll get a refund in 5 days.", ["refund"]),
+    ("Brightwave will refund you.", ["refund"]),
+    ("I've gone ahead and cancelled your plan.", ["cancelled"]),
+    ("Your £5 credit has been applied.", ["credit"]),
+    ("Your change of owner is complete.", ["change of owner"]),
     # policy and self-service: said to anyone who asks, no account touched
     ("On a 30-day plan, your service ends 30 days after you ask to cancel.", []),
     ("Go to Orders in the app and tap Cancel order.", []),
     ("We automatically credit 1/30 of your plan price for each day.", []),
     ("I'm sorry to hear that. To cancel, go to Settings in the app.", []),
     ("Account credit from a trade-in can't be changed to cash later.", []),
+    ("Check that the PAC was entered correctly. If it was, we'll chase it with your old provider.", []),
+    ("You can pack it in the box.", []),  # not a form of PAC
 ])
 def test_verification_flags_actions_taken_or_promised_not_policy(checker: VoiceChecker, text: str,
                                                                  flagged: list[str]) -> None:
@@ -107,5 +117,13 @@ def test_verification_is_judged_per_sentence(checker: VoiceChecker) -> None:
 
     assert not [v for v in checker.check(text, "webchat", verified=False) if v.rule == "verification"]
     joined = "You can cancel in the app, or we'll cancel it for you."
-    [violation, second] = [v for v in checker.check(joined, "webchat", verified=False) if v.rule == "verification"]
-    assert (violation.start, second.start) == (8, 36)
+    [first, second] = [v for v in checker.check(joined, "webchat", verified=False) if v.rule == "verification"]
+    assert (first.start, second.start) == (8, 36)
+    later = "Thanks for waiting. I'll cancel it now."
+    [violation] = [v for v in checker.check(later, "webchat", verified=False) if v.rule == "verification"]
+    assert later[violation.start : violation.end] == "cancel" and violation.start == 25
+
+
+@pytest.mark.parametrize("text", ["", "no end", "A.\n\nB.", "  One. Two!  Three?\nFour ", "Hi Dev,\nYes. 3 left."])
+def test_sentence_spans_locate_the_sentences(text: str) -> None:
+    assert [text[start:end] for start, end in sentence_spans(text)] == sentences(text)
