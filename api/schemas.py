@@ -341,9 +341,10 @@ class VoiceCheckRequest(BaseModel):
     channel: Channel = Field(Channel.WEBCHAT, description="The channel it is for (emoji policy and length limit): "
                                                           "sms, whatsapp, messenger, apple_messages, webchat, "
                                                           "x_dm, app or email; default webchat.")
-    verified: bool = Field(True, description="Whether the customer's identity is verified; when false, topics "
-                                             "of the guide's verification_required_for (e.g. refund) are "
-                                             "flagged. Default true.")
+    verified: bool = Field(True, description="Whether the customer's identity is verified; when false, the "
+                                             "guide's verification_required_for actions (e.g. refund) that the "
+                                             "text takes, promises or reports are flagged (not a policy merely "
+                                             "explained). Default true.")
 
     model_config = {"json_schema_extra": {"examples": [
         {"text": "No worries, I guarantee a refund today!", "channel": "sms", "verified": False}]}}

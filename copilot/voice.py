@@ -73,8 +73,9 @@ class BrandVoice(BaseModel):
     verification_required_for: list[str] = Field(default_factory=list, description=(
         "Account actions a reply may take or promise only once the customer's identity is verified, e.g. "
         "refund or SIM swap: flagged while it is not (for suggestions: until an agent or system message of the "
-        "thread says so) where the sentence commits to it (I or we will, can, have, let me) or gives the state "
-        "of the customer's own (your refund is ...); a sentence that only explains the policy (\"your service "
+        "thread says so) where the sentence commits to it (I or we will, can, have, let me, I processed, you'll "
+        "get), says it is done or coming (a refund has been issued) or gives the state of the customer's own "
+        "(your refund is ...); a sentence that only explains the policy (\"your service "
         "ends 30 days after you ask to cancel\") is not flagged."))
     emoji: dict[str, EmojiPolicy] = Field(
         default_factory=lambda: {"default": "none"},  # type: ignore[arg-type]
@@ -123,11 +124,11 @@ class VoiceResult:
 
 
 # A sentence that commits the agent or the brand to an action ("I can order a replacement SIM", "we'll refund
-# it", "let me cancel that", "I processed a refund", "you'll get a refund", "our team will credit it"), as
-# opposed to one that explains a policy ("your service ends 30 days after you ask to cancel").
+# it", "let me cancel that", "I processed a refund", "I guarantee a refund", "you'll get a refund", "our team
+# will credit it"), as opposed to one that explains a policy ("your service ends 30 days after you ask to cancel").
 _COMMITMENT = (r"\b(?:(?:I|we)(?:['’](?:ll|ve|d)\b|\s+(?:will|shall|have|can|could|would|just|already|now|"
-               r"went|\w+ed)\b|(?:['’](?:m|re)|\s+am|\s+are)\s+(?:\w+ing|able|happy|glad)\b)|let\s+me\b|"
-               r"let['’]s\b|you(?:['’]ll|\s+will)\s+(?:get|receive|see|have)\b|"
+               r"went|promise|guarantee|assure|\w+ed)\b|(?:['’](?:m|re)|\s+am|\s+are)\s+(?:\w+ing|able|happy|"
+               r"glad)\b)|let\s+me\b|let['’]s\b|you(?:['’]ll|\s+will)\s+(?:get|receive|see|have)\b|"
                r"(?:our\s+\w+|{brand})(?:['’]ll|\s+(?:will|can|has|have))\b)")
 # the action said to be done or coming ("a refund has been issued", "the refund will show"), or the state of
 # the customer's own ("your £5 credit has been applied", "your refund's on its way")
@@ -138,16 +139,10 @@ _TOPIC_STATE = (r"{topic}(?:(?:\s+\S+){{0,3}}?\s+(?:has\s+been|have\s+been|is\s+
 _FORMS = r"(?:s|es|d|ed|ing|led|ling|lation|ation)?"  # cancel -> cancelled, refund -> refunded, credit -> credits
 
 
-def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+def _phrase_pattern(phrase: str, forms: str = "") -> re.Pattern[str]:
+    """``phrase`` as whole words, ignoring case; ``forms`` (a regex) may follow its last word."""
     left = r"\b" if phrase[:1].isalnum() else ""
-    right = r"\b" if phrase[-1:].isalnum() else ""
-    return re.compile(f"{left}{re.escape(phrase)}{right}", re.IGNORECASE)
-
-
-def _topic_pattern(phrase: str) -> re.Pattern[str]:
-    """A verification topic as whole words, with the forms of its last word (cancel: cancelled, cancellation)."""
-    left = r"\b" if phrase[:1].isalnum() else ""
-    right = _FORMS + r"\b" if phrase[-1:].isalnum() else ""
+    right = forms + r"\b" if phrase[-1:].isalnum() else ""
     return re.compile(f"{left}{re.escape(phrase)}{right}", re.IGNORECASE)
 
 
@@ -182,9 +177,8 @@ class VoiceChecker:
         self._replacements += [(_phrase_pattern(old), term.use, "preferred_term", f"say {term.use!r}, not {old!r}")
                                for term in voice.preferred_terms for old in term.instead_of]
         self._promises = [_phrase_pattern(p) for p in voice.never_promise]
-        self._verification = [(_topic_pattern(p), re.compile(_TOPIC_STATE.format(topic=_topic_pattern(p).pattern),
-                                                             re.IGNORECASE))
-                              for p in voice.verification_required_for]
+        topics = [_phrase_pattern(p, _FORMS) for p in voice.verification_required_for]  # cancel: cancelled too
+        self._verification = [(t, re.compile(_TOPIC_STATE.format(topic=t.pattern), re.IGNORECASE)) for t in topics]
         brand = re.escape(voice.name.split()[0]) if voice.name.split() else "(?!)"
         self._commitment = re.compile(_COMMITMENT.format(brand=brand), re.IGNORECASE)
 
@@ -195,7 +189,7 @@ class VoiceChecker:
             sentence = text[start:end]
             committed = bool(self._commitment.search(sentence))
             for pattern, stated in self._verification:
-                states = [(s.start(), s.end()) for s in stated.finditer(sentence)]
+                states = [] if committed else [(s.start(), s.end()) for s in stated.finditer(sentence)]
                 for m in pattern.finditer(sentence):
                     if committed or any(a <= m.start() and m.end() <= b for a, b in states):
                         found.append(Violation("verification", start + m.start(), start + m.end(), m.group(0),

@@ -92,6 +92,7 @@ def test_greeting_uses_first_name_and_falls_back_without_one(checker: VoiceCheck
     ("I processed a refund for you.", ["refund"]),
     ("You'll get a refund in 5 days.", ["refund"]),
     ("Brightwave will refund you.", ["refund"]),
+    ("No worries, I guarantee a refund today!", ["refund"]),  # the content API's example
     ("I've gone ahead and cancelled your plan.", ["cancelled"]),
     ("Your £5 credit has been applied.", ["credit"]),
     ("Your change of owner is complete.", ["change of owner"]),
